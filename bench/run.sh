@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# Benchmarks the router's webhook ingest end to end on this machine.
+#
+# Starts two delivery sinks and the router (two routes, one per sink) on 127.0.0.1, then
+# measures: idle memory; a fixed-rate run (open loop); a saturation run (closed loop) with
+# memory sampled throughout; and fan-out throughput, from when the sinks received the
+# deliveries those runs owed. Prints a markdown report and saves it in bench/results/.
+#
+# Tunable through the environment: RATE (2000), DURATION (20), WARMUP (2), CONNECTIONS (64),
+# DRAIN_TIMEOUT (120 s to wait for deliveries), BENCH_TMPDIR (where the router's data goes).
+set -euo pipefail
+
+RATE=${RATE:-2000}
+DURATION=${DURATION:-20}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
+SECRET=test-app-secret
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+router=target/release/switchboard
+bench=target/release/switchboard-bench
+
+log() { printf '[run.sh] %s\n' "$*" >&2; }
+die() {
+    log "$*"
+    exit 1
+}
+
+for tool in curl python3; do
+    command -v "$tool" >/dev/null || die "needs $tool on PATH"
+done
+# Settings from the caller's environment would override the config file written below.
+for name in $(compgen -e); do
+    if [[ $name == SWITCHBOARD_* || $name == META_* ]]; then unset "$name"; fi
+done
+
+build_cmd=(cargo build --release -p switchboard -p switchboard-bench)
+log "${build_cmd[*]}"
+"${build_cmd[@]}"
+"$router" serve --help >/dev/null 2>&1 || die "$router has no working 'serve' subcommand yet"
+
+work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/switchboard-bench.XXXXXX")
+pids=()
+
+# Stops everything this script started, by PID: TERM, up to 5 s to exit, then KILL.
+cleanup() {
+    local status=$? pid
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ $status -eq 0 ]]; then rm -rf "$work"; else log "logs kept in $work"; fi
+}
+trap cleanup EXIT
+
+# Prints the value at a dotted key path of a JSON file.
+json_get() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+value = json.load(open(sys.argv[1]))
+for key in sys.argv[2].split("."):
+    value = value[key]
+print(value)
+EOF
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits up to 10 s for a sink's "listening on ADDR" line and prints ADDR.
+sink_address() {
+    local addr=""
+    for _ in $(seq 1 100); do
+        addr=$(sed -n 's/^listening on //p' "$1")
+        [[ -n $addr ]] && break
+        sleep 0.1
+    done
+    [[ -n $addr ]] || die "sink did not start: $(cat "$1")"
+    echo "$addr"
+}
+
+# Saves a sink's /stats to FILE.
+sink_stats() { curl -fsS "http://$1/stats" >"$2"; }
+
+# Prints the deliveries an ingest report's 200s owe the two routes: "crm calls". crm gets one
+# POST per message or message status; calls gets one POST per delivery holding a call status.
+owed_deliveries() {
+    python3 - "$1" <<'EOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+ok = {name: report["ok_by_template"][name] + report["warmup"]["ok_by_template"][name]
+      for name in report["ok_by_template"]}
+crm = ok["text-message"] + ok["message-status"] + 2 * ok["mixed-batch"]
+calls = ok["call-status"] + ok["mixed-batch"]
+print(crm, calls)
+EOF
+}
+
+# Waits (at most DRAIN_TIMEOUT s) until both sinks have at least the given request counts.
+# Prints "complete" or "incomplete".
+wait_for_deliveries() {
+    local want_crm=$1 want_calls=$2 crm calls
+    for _ in $(seq 1 $((DRAIN_TIMEOUT * 4))); do
+        sink_stats "$crm_addr" "$work/crm-poll.json"
+        sink_stats "$calls_addr" "$work/calls-poll.json"
+        crm=$(json_get "$work/crm-poll.json" requests)
+        calls=$(json_get "$work/calls-poll.json" requests)
+        if ((crm >= want_crm && calls >= want_calls)); then
+            echo complete
+            return
+        fi
+        sleep 0.25
+    done
+    log "sinks have crm=$crm/$want_crm calls=$calls/$want_calls after ${DRAIN_TIMEOUT} s"
+    echo incomplete
+}
+
+# Samples a process's RSS every 0.5 s into FILE (JSON lines) until STOP_FILE exists.
+sample_rss() {
+    local pid=$1 out=$2 stop=$3 max_samples=$4
+    for _ in $(seq 1 "$max_samples"); do
+        [[ -e $stop ]] && break
+        "$bench" rss --pid "$pid" --json >>"$out" 2>/dev/null || break
+        sleep 0.5
+    done
+}
+
+now_ms() { date +%s%3N; }
+
+# --- Sinks and router --------------------------------------------------------------------
+
+"$bench" sink --listen 127.0.0.1:0 >"$work/crm-sink.out" 2>&1 &
+pids+=($!)
+"$bench" sink --listen 127.0.0.1:0 >"$work/calls-sink.out" 2>&1 &
+pids+=($!)
+crm_addr=$(sink_address "$work/crm-sink.out")
+calls_addr=$(sink_address "$work/calls-sink.out")
+
+port=$(free_port)
+config=$work/switchboard.toml
+cat >"$config" <<EOF
+[server]
+listen = "127.0.0.1:$port"
+public_url = "http://127.0.0.1:$port"
+data_dir = "$work/data"
+
+[meta]
+app_secret = "$SECRET"
+verify_token = "verify-me"
+access_token = "EAAG-test"
+phone_number_id = "106540352242922"
+graph_api_base = "http://127.0.0.1:9"
+graph_api_version = "v23.0"
+
+[[routes]]
+name = "crm"
+events = ["message", "message_status"]
+url = "http://$crm_addr/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+[[routes]]
+name = "calls"
+events = ["call", "call_status"]
+url = "http://$calls_addr/hook"
+mode = "original"
+EOF
+
+router_cmd=("$router" serve --config "$config")
+log "${router_cmd[*]}"
+"${router_cmd[@]}" >"$work/router.log" 2>&1 &
+router_pid=$!
+pids+=("$router_pid")
+
+ready=no
+for _ in $(seq 1 300); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+        ready=yes
+        break
+    fi
+    kill -0 "$router_pid" 2>/dev/null || die "router exited: $(tail -n 20 "$work/router.log")"
+    sleep 0.1
+done
+[[ $ready == yes ]] || die "router not ready after 30 s: $(tail -n 20 "$work/router.log")"
+
+sleep 1
+"$bench" rss --pid "$router_pid" --json >"$work/rss-idle.json"
+log "router ready on 127.0.0.1:$port, idle RSS $(json_get "$work/rss-idle.json" vm_rss_kib) KiB"
+
+url="http://127.0.0.1:$port/webhook"
+common=(--url "$url" --secret "$SECRET" --duration "$DURATION" --warmup "$WARMUP"
+    --connections "$CONNECTIONS" --json)
+
+# --- Fixed rate ----------------------------------------------------------------------------
+
+rate_cmd=("$bench" ingest --rate "$RATE" "${common[@]}")
+log "${rate_cmd[*]}"
+rate_start_ms=$(now_ms)
+"${rate_cmd[@]}" >"$work/rate.out"
+tail -n 1 "$work/rate.out" >"$work/rate.json"
+rate_end_ms=$(now_ms)
+read -r owed_crm owed_calls < <(owed_deliveries "$work/rate.json")
+log "fixed rate done; waiting for $owed_crm + $owed_calls deliveries"
+rate_drain=$(wait_for_deliveries "$owed_crm" "$owed_calls")
+sink_stats "$crm_addr" "$work/crm-after-rate.json"
+sink_stats "$calls_addr" "$work/calls-after-rate.json"
+"$bench" rss --pid "$router_pid" --json >"$work/rss-after-rate.json"
+
+# --- Saturation ----------------------------------------------------------------------------
+
+sat_cmd=("$bench" ingest --saturate "${common[@]}")
+log "${sat_cmd[*]}"
+sample_rss "$router_pid" "$work/rss-saturate.jsonl" "$work/stop-sampling" \
+    $(((WARMUP + DURATION + 10) * 2)) &
+sampler_pid=$!
+pids+=("$sampler_pid")
+sat_start_ms=$(now_ms)
+"${sat_cmd[@]}" >"$work/saturate.out"
+sat_end_ms=$(now_ms)
+touch "$work/stop-sampling"
+wait "$sampler_pid" || true
+tail -n 1 "$work/saturate.out" >"$work/saturate.json"
+
+read -r sat_crm sat_calls < <(owed_deliveries "$work/saturate.json")
+before_crm=$(json_get "$work/crm-after-rate.json" requests)
+before_calls=$(json_get "$work/calls-after-rate.json" requests)
+log "saturation done; waiting for $sat_crm + $sat_calls more deliveries"
+sat_drain=$(wait_for_deliveries $((before_crm + sat_crm)) $((before_calls + sat_calls)))
+sink_stats "$crm_addr" "$work/crm-final.json"
+sink_stats "$calls_addr" "$work/calls-final.json"
+"$bench" rss --pid "$router_pid" --json >"$work/rss-final.json"
+
+# --- Report --------------------------------------------------------------------------------
+
+stamp=$(date -u +%Y-%m-%d-%H%M%S)
+mkdir -p bench/results
+results=bench/results/ingest-$stamp.md
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
+if [[ -n $(git status --porcelain -- router protocol 2>/dev/null) ]]; then
+    commit="$commit + uncommitted changes"
+fi
+
+STAMP=$stamp COMMIT=$commit RATE=$RATE CONNECTIONS=$CONNECTIONS \
+    UNAME=$(uname -a) NPROC=$(nproc) \
+    CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) \
+    FS=$(df -T "$work" | awk 'NR == 2 { print $2 }') \
+    RATE_START_MS=$rate_start_ms RATE_END_MS=$rate_end_ms RATE_DRAIN=$rate_drain \
+    SAT_START_MS=$sat_start_ms SAT_END_MS=$sat_end_ms SAT_DRAIN=$sat_drain \
+    COMMANDS=$(printf '%s\n' "${build_cmd[*]}" "$bench sink --listen 127.0.0.1:0  # twice" \
+        "${router_cmd[*]}" "${rate_cmd[*]}" "${sat_cmd[*]}") \
+    python3 - "$work" >"$results" <<'EOF'
+import json, os, sys
+
+work, env = sys.argv[1], os.environ
+fence = "`" * 3
+
+
+def load(name):
+    with open(f"{work}/{name}") as f:
+        return json.load(f)
+
+
+def text(name):
+    """An ingest run's human report: its output minus the final JSON line."""
+    with open(f"{work}/{name}") as f:
+        return "".join(f.readlines()[:-1]).rstrip()
+
+
+def ms(p):
+    return f"{p['p50']:.2f} / {p['p90']:.2f} / {p['p99']:.2f} / {p['max']:.2f}" if p else "none"
+
+
+def mib(kib):
+    return f"{kib / 1024:.1f} MiB"
+
+
+def fanout(start_ms, end_ms, before, after):
+    """Deliveries the sinks got since start_ms, per second up to the last one's arrival, and
+    how long after ingest stopped (end_ms) that last one came."""
+    got = sum(a["requests"] - b for a, b in zip(after, before))
+    last = max(a["last_at_ms"] or 0 for a in after)
+    window = (last - start_ms) / 1000
+    return got, got / window if window > 0 else 0.0, max(0, last - end_ms) / 1000
+
+
+rate, sat = load("rate.json"), load("saturate.json")
+crm_rate, calls_rate = load("crm-after-rate.json"), load("calls-after-rate.json")
+crm_end, calls_end = load("crm-final.json"), load("calls-final.json")
+r_got, r_per_s, r_lag = fanout(
+    int(env["RATE_START_MS"]), int(env["RATE_END_MS"]), [0, 0], [crm_rate, calls_rate])
+s_got, s_per_s, s_lag = fanout(
+    int(env["SAT_START_MS"]), int(env["SAT_END_MS"]),
+    [crm_rate["requests"], calls_rate["requests"]], [crm_end, calls_end])
+duplicates = crm_end["duplicates"] + calls_end["duplicates"]
+
+samples = []
+if os.path.exists(f"{work}/rss-saturate.jsonl"):
+    with open(f"{work}/rss-saturate.jsonl") as f:
+        samples = [json.loads(line) for line in f if line.strip()]
+peak = max((s["vm_rss_kib"] for s in samples), default=0)
+idle, after_rate, final = load("rss-idle.json"), load("rss-after-rate.json"), load("rss-final.json")
+
+with open(f"{work}/switchboard.toml") as f:
+    config = f.read().rstrip()
+
+print(f"""## Switchboard ingest benchmark, {env['STAMP']} UTC
+
+Router `{env['COMMIT']}` on {env['NPROC']} cores ({env['CPU']}); router data dir on {env['FS']}.
+Two routes, each to its own local sink: `crm` (message + message_status, event mode, signed)
+and `calls` (call + call_status, original mode). Webhooks are unique signed copies of fixtures
+01, 02, 08 and 12, round-robin, owing 1.5 deliveries each on average. Fan-out per second counts
+from the start of a run (warm-up included) to the arrival of its last delivery.
+
+| | fixed rate ({env['RATE']}/s, open loop) | saturation ({env['CONNECTIONS']} connections) |
+|---|---|---|
+| webhooks answered 200 / non-200 / errors | {rate['ok']} / {rate['non_ok']} / {rate['errors']} | {sat['ok']} / {sat['non_ok']} / {sat['errors']} |
+| achieved webhooks/s | {rate['rps']:.1f} | {sat['rps']:.1f} |
+| latency ms p50 / p90 / p99 / max | {ms(rate['latency_ms'])} (from due time) | {ms(sat['latency_ms'])} |
+| due but never sent | {rate['missed']} | n/a |
+| deliveries received / per s | {r_got} / {r_per_s:.1f} | {s_got} / {s_per_s:.1f} |
+| last delivery after ingest stopped | {r_lag:.1f} s ({env['RATE_DRAIN']}) | {s_lag:.1f} s ({env['SAT_DRAIN']}) |
+
+Router memory (RSS): idle {mib(idle['vm_rss_kib'])}; after the fixed-rate run
+{mib(after_rate['vm_rss_kib'])}; during saturation, peak of {len(samples)} samples taken every
+0.5 s {mib(peak)}; at the end {mib(final['vm_rss_kib'])}, lifetime peak (VmHWM)
+{mib(final['vm_hwm_kib'])}. Deliveries the sinks received more than once: {duplicates}.
+
+Fixed-rate run:
+{fence}
+{text('rate.out')}
+{fence}
+Saturation run:
+{fence}
+{text('saturate.out')}
+{fence}
+
+Machine:
+{fence}
+{env['UNAME']}
+nproc: {env['NPROC']}
+cpu: {env['CPU']}
+{fence}
+
+Commands:
+{fence}
+{env['COMMANDS']}
+{fence}
+
+Router config:
+{fence}toml
+{config}
+{fence}""")
+EOF
+
+cat "$results"
+log "saved $results"

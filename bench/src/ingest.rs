@@ -1,0 +1,418 @@
+//! The ingest load: signed webhooks posted to the router at a fixed rate or flat out.
+//!
+//! Fixed rate is open-loop: request `n` is due at `start + n / rate` whatever happened to the
+//! requests before it, and its latency is counted from that due time. A stalled server thus
+//! shows up as latency for every request it held back (no coordinated omission), while at most
+//! `connections` requests are ever in flight. Saturation is closed-loop: each connection sends
+//! its next request as soon as the previous one is answered.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+use tokio::sync::Mutex;
+
+use crate::bodies::{BodyFactory, BodySource, TEMPLATE_NAMES};
+use crate::client::{Connection, Outcome, Target};
+use crate::report::Report;
+
+/// How requests are paced.
+#[derive(Clone, Copy, Debug)]
+pub enum Load {
+    /// Open loop at this many requests per second.
+    Rate(f64),
+    /// Closed loop: every connection busy all the time.
+    Saturate,
+}
+
+#[derive(Debug)]
+pub struct IngestOptions {
+    /// `http://host:port/path` of the router's webhook endpoint.
+    pub url: String,
+    pub secret: String,
+    pub load: Load,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub connections: usize,
+    pub timeout: Duration,
+    /// Makes this run's event ids differ from every other run's.
+    pub run_id: u32,
+}
+
+/// Counts for one phase (warm-up or measured).
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    pub sent: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub errors: u64,
+    pub timeouts: u64,
+    /// Requests answered 200, per template (indexed like `TEMPLATE_NAMES`).
+    pub ok_by_template: [u64; TEMPLATE_NAMES.len()],
+    pub first_error: Option<String>,
+    /// When the last answer of this phase arrived.
+    pub last_answer: Option<Instant>,
+}
+
+impl Tally {
+    pub fn ok(&self) -> u64 {
+        self.statuses.get(&200).copied().unwrap_or(0)
+    }
+
+    pub fn answered(&self) -> u64 {
+        self.statuses.values().sum()
+    }
+
+    fn record(&mut self, outcome: Outcome, template: usize, at: Instant) {
+        self.sent += 1;
+        match outcome {
+            Outcome::Response(status) => {
+                *self.statuses.entry(status.as_u16()).or_default() += 1;
+                if status.as_u16() == 200 {
+                    self.ok_by_template[template] += 1;
+                }
+                self.last_answer = self.last_answer.max(Some(at));
+            }
+            Outcome::Timeout => {
+                self.errors += 1;
+                self.timeouts += 1;
+            }
+            Outcome::Error(error) => {
+                self.errors += 1;
+                self.first_error.get_or_insert_with(|| format!("{error:#}"));
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.sent += other.sent;
+        for (status, count) in other.statuses {
+            *self.statuses.entry(status).or_default() += count;
+        }
+        self.errors += other.errors;
+        self.timeouts += other.timeouts;
+        for (mine, theirs) in self.ok_by_template.iter_mut().zip(other.ok_by_template) {
+            *mine += theirs;
+        }
+        self.first_error = self.first_error.take().or(other.first_error);
+        self.last_answer = self.last_answer.max(other.last_answer);
+    }
+}
+
+/// What one worker (or, merged, the whole run) saw.
+pub struct Observed {
+    pub warmup: Tally,
+    pub measured: Tally,
+    /// Answer time counted from when the request was due (fixed rate) or sent (saturation).
+    pub latency: Histogram<u64>,
+    /// Answer time counted from when the request actually left.
+    pub service: Histogram<u64>,
+}
+
+impl Observed {
+    fn new() -> Self {
+        Self {
+            warmup: Tally::default(),
+            measured: Tally::default(),
+            latency: new_histogram(),
+            service: new_histogram(),
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.warmup.merge(other.warmup);
+        self.measured.merge(other.measured);
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+    }
+}
+
+/// Microsecond resolution, 3 significant digits, up to an hour.
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3)
+        .unwrap_or_else(|_| unreachable!("constant bounds are valid"))
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// How late after the end a fixed-rate request released in time may still be sent.
+const LATE_GRACE: Duration = Duration::from_millis(100);
+
+/// The timetable every worker follows.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    start: Instant,
+    /// Saturation sends nothing from here on; fixed rate has nothing due from here on.
+    end: Instant,
+    /// Saturation: requests sent before this are warm-up.
+    measure_from: Instant,
+    pacing: Pacing,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Pacing {
+    /// Request `n < total` is due at `start + n / rate`; the first `warmup` are warm-up.
+    Open {
+        rate: f64,
+        warmup: u64,
+        total: u64,
+    },
+    Closed,
+}
+
+impl Plan {
+    fn due(&self, n: u64, rate: f64) -> Instant {
+        // f64 holds every request count this tool can reach exactly.
+        self.start + Duration::from_secs_f64(n as f64 / rate)
+    }
+
+    /// Whether a request may still leave at `now`. Fixed rate allows a short grace, so the
+    /// last requests, released a moment late by a busy machine, still go; requests queued
+    /// longer are dropped (and reported as missed) rather than stretching the run.
+    fn may_send(&self, now: Instant) -> bool {
+        match self.pacing {
+            Pacing::Open { .. } => now < self.end + LATE_GRACE,
+            Pacing::Closed => now < self.end,
+        }
+    }
+
+    fn is_measured(&self, n: u64, due: Instant) -> bool {
+        match self.pacing {
+            Pacing::Open { warmup, .. } => n >= warmup,
+            Pacing::Closed => due >= self.measure_from,
+        }
+    }
+}
+
+/// Requests due in the first `seconds` of a run at `rate`: those with `n / rate < seconds`.
+fn slots(rate: f64, seconds: Duration) -> u64 {
+    // Saturating float-to-int conversion; rates and durations are validated positive.
+    (rate * seconds.as_secs_f64()).ceil() as u64
+}
+
+/// Hands request numbers to workers.
+enum Dispatch {
+    /// Fixed rate: numbers released by the pacer at their due times, queued while every
+    /// connection is busy.
+    Paced(Mutex<UnboundedReceiver<u64>>),
+    /// Saturation: the next number, at once.
+    Counter(AtomicU64),
+}
+
+impl Dispatch {
+    async fn next(&self) -> Option<u64> {
+        match self {
+            Self::Paced(released) => released.lock().await.recv().await,
+            Self::Counter(next) => Some(next.fetch_add(1, Ordering::Relaxed)),
+        }
+    }
+}
+
+/// Releases request numbers at their due times from an OS thread. Tokio's timer rounds
+/// deadlines up to the next millisecond, which would add up to 1 ms to every latency counted
+/// from the due time; a thread's sleep is accurate to tens of microseconds.
+fn spawn_pacer(plan: Plan, rate: f64, total: u64) -> (UnboundedReceiver<u64>, JoinHandle<()>) {
+    let (release, released) = mpsc::unbounded_channel();
+    let pacer = std::thread::spawn(move || {
+        for n in 0..total {
+            let due = plan.due(n, rate);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if release.send(n).is_err() {
+                break; // every worker has stopped
+            }
+        }
+    });
+    (released, pacer)
+}
+
+/// Runs the load and returns what was measured.
+pub async fn run(options: IngestOptions) -> anyhow::Result<Report> {
+    let target = Target::parse(&options.url).await?;
+    let factory = BodyFactory::new(&options.secret, options.run_id);
+    let total = match options.load {
+        Load::Rate(rate) => Some(slots(rate, options.warmup + options.duration)),
+        Load::Saturate => None,
+    };
+    // Made before the clock starts, so signing costs nothing during the run.
+    let bodies = Arc::new(BodySource::new(factory, total));
+
+    let start = Instant::now();
+    let measure_from = start + options.warmup;
+    let mut plan = Plan {
+        start,
+        end: measure_from + options.duration,
+        measure_from,
+        pacing: Pacing::Closed,
+    };
+    let (dispatch, pacer) = match options.load {
+        Load::Rate(rate) => {
+            let total = total.unwrap_or(0);
+            let warmup = slots(rate, options.warmup);
+            plan.pacing = Pacing::Open {
+                rate,
+                warmup,
+                total,
+            };
+            let (released, pacer) = spawn_pacer(plan, rate, total);
+            (Dispatch::Paced(Mutex::new(released)), Some(pacer))
+        }
+        Load::Saturate => (Dispatch::Counter(AtomicU64::new(0)), None),
+    };
+    let dispatch = Arc::new(dispatch);
+
+    let workers: Vec<_> = (0..options.connections)
+        .map(|_| {
+            let connection = Connection::new(target.clone(), options.timeout);
+            tokio::spawn(worker(connection, plan, bodies.clone(), dispatch.clone()))
+        })
+        .collect();
+    let mut observed = Observed::new();
+    for worker in workers {
+        observed.merge(worker.await?);
+    }
+    if let Some(pacer) = pacer {
+        // Workers are gone, so the pacer's next release fails and it returns.
+        drop(dispatch);
+        tokio::task::spawn_blocking(move || pacer.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the pacer thread panicked"))?;
+    }
+
+    let due_in_window = match plan.pacing {
+        Pacing::Open { warmup, total, .. } => Some(total - warmup),
+        Pacing::Closed => None,
+    };
+    Ok(Report::new(&options, observed, measure_from, due_in_window))
+}
+
+/// Sends the requests `dispatch` hands out until there are none or the run is over.
+async fn worker(
+    mut connection: Connection,
+    plan: Plan,
+    bodies: Arc<BodySource>,
+    dispatch: Arc<Dispatch>,
+) -> Observed {
+    let mut observed = Observed::new();
+    while let Some(n) = dispatch.next().await {
+        let Some(body) = bodies.get(n) else { break };
+        let due = match plan.pacing {
+            Pacing::Open { rate, .. } => plan.due(n, rate),
+            Pacing::Closed => Instant::now(),
+        };
+        if !plan.may_send(Instant::now()) {
+            break;
+        }
+
+        let sent = Instant::now();
+        let outcome = connection.post(&body).await;
+        let answered = Instant::now();
+
+        if plan.is_measured(n, due) {
+            if matches!(outcome, Outcome::Response(_)) {
+                observed.latency.saturating_record(micros(answered - due));
+                observed.service.saturating_record(micros(answered - sent));
+            }
+            observed.measured.record(outcome, body.template, answered);
+        } else {
+            observed.warmup.record(outcome, body.template, answered);
+        }
+    }
+    observed
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::sink::Sink;
+
+    fn options(url: String, load: Load, duration_ms: u64, connections: usize) -> IngestOptions {
+        IngestOptions {
+            url,
+            secret: "test-app-secret".into(),
+            load,
+            duration: Duration::from_millis(duration_ms),
+            warmup: Duration::from_millis(duration_ms / 2),
+            connections,
+            timeout: Duration::from_secs(5),
+            run_id: 1,
+        }
+    }
+
+    async fn start_sink(delay: Duration) -> (String, impl Fn() -> crate::sink::Stats) {
+        let sink = Sink::bind("127.0.0.1:0".parse().unwrap(), delay)
+            .await
+            .unwrap();
+        let url = format!("http://{}/webhook", sink.local_addr().unwrap());
+        let stats = sink.stats_reader();
+        tokio::spawn(sink.run());
+        (url, stats)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fixed_rate_sends_every_due_request_exactly_once() {
+        let (url, stats) = start_sink(Duration::ZERO).await;
+        let report = run(options(url, Load::Rate(200.0), 500, 4)).await.unwrap();
+
+        assert_eq!((report.sent, report.ok, report.errors), (100, 100, 0));
+        assert_eq!((report.warmup.sent, report.warmup.ok), (50, 50));
+        assert_eq!(report.missed, Some(0));
+        assert_eq!(report.ok_by_template.values().sum::<u64>(), 100);
+        let stats = stats();
+        assert_eq!((stats.requests, stats.duplicates), (150, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn saturation_counts_every_answer_the_server_gave() {
+        let (url, stats) = start_sink(Duration::ZERO).await;
+        let report = run(options(url, Load::Saturate, 300, 8)).await.unwrap();
+
+        assert!(report.ok > 0);
+        assert_eq!((report.errors, report.non_ok, report.missed), (0, 0, None));
+        assert_eq!(stats().requests, report.ok + report.warmup.ok);
+        assert_eq!(stats().duplicates, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_server_shows_up_as_latency_from_the_due_time() {
+        // One connection, a request due every 10 ms, answers taking 50 ms: requests queue.
+        // No warm-up: its queued requests would fill the whole measured window.
+        let (url, _) = start_sink(Duration::from_millis(50)).await;
+        let mut options = options(url, Load::Rate(100.0), 400, 1);
+        options.warmup = Duration::ZERO;
+        let report = run(options).await.unwrap();
+
+        let latency = report.latency_ms.unwrap();
+        let service = report.service_ms.unwrap();
+        assert!(service.p99 < 100.0, "service p99 {}", service.p99);
+        assert!(
+            latency.max > 2.0 * service.max,
+            "latency max {}",
+            latency.max
+        );
+        assert!(report.missed.unwrap() > 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_server_is_reported_as_errors() {
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/webhook", closed.local_addr().unwrap());
+        drop(closed);
+        let report = run(options(url, Load::Rate(100.0), 200, 2)).await.unwrap();
+
+        assert_eq!(report.ok, 0);
+        assert_eq!(report.errors, report.sent);
+        assert!(report.first_error.unwrap().contains("connecting"));
+        assert!(report.latency_ms.is_none());
+    }
+}

@@ -1,0 +1,3 @@
+//! Agents: who may use the API, and (later) the WebSocket hub they listen on.
+
+pub mod auth;

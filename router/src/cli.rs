@@ -1,0 +1,88 @@
+//! `switchboard deliveries …` and `switchboard replay …`: admin work on the store itself,
+//! with or without a server running beside it. A running server's workers pick up retried
+//! and replayed jobs at their next poll.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::fanout::routes::{Route, RouteName, Routes};
+use crate::fanout::{self, Wakers};
+use crate::meta::events::EventId;
+use crate::store::sqlite::OpenMode;
+use crate::store::{now_millis, JobFilter, JobState, JobView, SqliteStore, Store};
+
+fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqliteStore::open(
+        &settings.server.data_dir,
+        OpenMode::Tool,
+    )?))
+}
+
+pub async fn list_deliveries(
+    settings: &Settings,
+    state: Option<&str>,
+    route: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<()> {
+    let filter = JobFilter {
+        state: state
+            .map(|s| JobState::parse(s).with_context(|| format!("state `{s}` is not one of pending, delivered, failed")))
+            .transpose()?,
+        route: route.map(RouteName::parse).transpose().map_err(anyhow::Error::msg)?,
+        before_id: None,
+        limit,
+    };
+    let jobs = open(settings)?.list_jobs(filter).await?;
+    println!(
+        "{:>8}  {:<9}  {:<16}  {:>8}  {:<36}  LAST ERROR",
+        "ID", "STATE", "ROUTE", "ATTEMPTS", "EVENT"
+    );
+    for job in &jobs {
+        print_job(job);
+    }
+    if jobs.is_empty() {
+        println!("(none)");
+    }
+    Ok(())
+}
+
+fn print_job(job: &JobView) {
+    let target = job
+        .event_id
+        .clone()
+        .unwrap_or_else(|| format!("delivery {}", job.delivery_id));
+    println!(
+        "{:>8}  {:<9}  {:<16}  {:>8}  {:<36}  {}",
+        job.id,
+        job.state.as_str(),
+        job.route,
+        job.attempts,
+        target,
+        job.last_error.as_deref().unwrap_or("")
+    );
+}
+
+pub async fn retry_delivery(settings: &Settings, id: i64) -> anyhow::Result<()> {
+    let job = open(settings)?.retry_job(id, now_millis()).await?;
+    println!("delivery job {} is due again on route {}", job.id, job.route);
+    Ok(())
+}
+
+pub async fn replay(settings: &Settings, event: &str, route: Option<&str>) -> anyhow::Result<()> {
+    let event = EventId::parse(event).map_err(anyhow::Error::msg)?;
+    let only = route.map(RouteName::parse).transpose().map_err(anyhow::Error::msg)?;
+    let routes = Routes::new(
+        settings
+            .routes
+            .iter()
+            .map(Route::from_settings)
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?,
+    );
+    let store = open(settings)?;
+    let jobs = fanout::replay_event(store.as_ref(), &routes, &Wakers::default(), &event, only.as_ref()).await?;
+    println!("event {event} queued again as delivery jobs {jobs:?}");
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! What happens to a verified delivery: split, matched to routes, stored, workers woken.
+
+use std::sync::Arc;
+
+use crate::fanout::routes::Routes;
+use crate::fanout::Wakers;
+use crate::meta::events;
+use crate::meta::signature::VerifiedDelivery;
+use crate::store::{now_millis, NewDelivery, NewEvent, Recorded, Store, StoreError};
+use crate::telemetry::Metrics;
+
+/// Everything ingest needs, shared by all requests.
+#[derive(Clone)]
+pub struct Ingest {
+    pub store: Arc<dyn Store>,
+    pub routes: Routes,
+    pub wakers: Wakers,
+    pub metrics: Metrics,
+}
+
+impl Ingest {
+    /// Returns once the delivery, its events and every job they owe are durable.
+    #[tracing::instrument(name = "ingest", skip_all, fields(bytes = delivery.body().len()))]
+    pub async fn receive(&self, delivery: VerifiedDelivery) -> Result<Recorded, StoreError> {
+        let events: Vec<NewEvent> = events::split(&delivery)
+            .into_iter()
+            .map(|event| NewEvent {
+                routes: self
+                    .routes
+                    .matching(&event.kind)
+                    .map(|r| (r.name.clone(), r.mode))
+                    .collect(),
+                id: event.id,
+                kind: event.kind,
+                payload: event.payload,
+            })
+            .collect();
+        let kinds: Vec<String> = events.iter().map(|e| e.kind.to_string()).collect();
+        let recorded = self
+            .store
+            .record_delivery(NewDelivery {
+                received_at: now_millis(),
+                signature: delivery.signature_header().to_owned(),
+                body: delivery.body().clone(),
+                events,
+            })
+            .await?;
+        for route in &recorded.routes_with_jobs {
+            self.wakers.wake(route);
+        }
+        for kind in &kinds {
+            self.metrics.events.with_label_values(&[kind]).inc();
+        }
+        self.metrics
+            .duplicate_events
+            .inc_by(recorded.duplicate_events as u64);
+        tracing::info!(
+            delivery = recorded.delivery_id,
+            new_events = recorded.new_events,
+            duplicates = recorded.duplicate_events,
+            "delivery stored"
+        );
+        Ok(recorded)
+    }
+}

@@ -1,0 +1,24 @@
+//! Switchboard: Meta's WhatsApp webhooks in, verified, split, stored and fanned out.
+//!
+//! Layout:
+//! - [`config`]: the typed, validated TOML configuration.
+//! - [`startup`]: builds the application (store, workers, HTTP server) on any port.
+//! - [`telemetry`]: logs and Prometheus metrics.
+//! - [`meta`]: Meta's signature check and the split of a delivery into events.
+//! - [`ingest`]: what happens to a verified delivery before Meta hears `200`.
+//! - [`store`]: durable storage behind a trait; SQLite by default.
+//! - [`fanout`]: routes, outbound requests, retries and delivery workers.
+//! - [`agents`]: agent identities.
+//! - [`http`]: thin handlers and the one place errors become responses.
+//! - [`cli`]: the command line's subcommands other than `serve`.
+
+pub mod agents;
+pub mod cli;
+pub mod config;
+pub mod fanout;
+pub mod http;
+pub mod ingest;
+pub mod meta;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

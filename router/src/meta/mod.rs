@@ -1,0 +1,4 @@
+//! Everything that speaks Meta's language: signatures and webhook events.
+
+pub mod events;
+pub mod signature;

@@ -1,0 +1,220 @@
+//! Durable storage behind a trait (DESIGN §8).
+//!
+//! The embedded SQLite store is the default; the trait is shaped so a shared engine can
+//! stand behind it without touching callers: a delivery is recorded with its events and jobs
+//! in one atomic, idempotent step, and jobs are claimed with a lease that expires if the
+//! worker dies.
+
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::Serialize;
+
+pub use sqlite::SqliteStore;
+
+use crate::config::ForwardMode;
+use crate::fanout::routes::RouteName;
+use crate::meta::events::{EventId, EventKind};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+pub fn now_millis() -> Millis {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("the store failed")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Unavailable(e.into())
+    }
+}
+
+/// A verified delivery, split, with the routes each event is owed to.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub received_at: Millis,
+    pub signature: String,
+    pub body: Bytes,
+    pub events: Vec<NewEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: EventId,
+    pub kind: EventKind,
+    pub payload: Bytes,
+    /// Routes that match this event, with their mode. An `original` route gets one job per
+    /// delivery however many of its events match.
+    pub routes: Vec<(RouteName, ForwardMode)>,
+}
+
+/// What recording a delivery did.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub delivery_id: i64,
+    pub new_events: usize,
+    pub duplicate_events: usize,
+    /// Routes that got at least one new job, so their workers can be woken.
+    pub routes_with_jobs: Vec<RouteName>,
+}
+
+/// A job a worker holds under lease.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub route: RouteName,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub body: JobBody,
+}
+
+#[derive(Debug, Clone)]
+pub enum JobBody {
+    Event {
+        id: EventId,
+        kind: EventKind,
+        payload: Bytes,
+    },
+    Original {
+        delivery_id: i64,
+        signature: String,
+        body: Bytes,
+    },
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone)]
+pub enum Settlement {
+    Delivered {
+        status: u16,
+    },
+    RetryAt {
+        at: Millis,
+        status: Option<u16>,
+        error: String,
+    },
+    Failed {
+        status: Option<u16>,
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Delivered => "delivered",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [JobState::Pending, JobState::Delivered, JobState::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// A job as the admin API and CLI show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub id: i64,
+    pub route: String,
+    pub mode: String,
+    pub state: JobState,
+    pub event_id: Option<String>,
+    pub event_kind: Option<String>,
+    pub delivery_id: i64,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Millis>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub route: Option<RouteName>,
+    /// Only jobs with an id below this, for paging newest first.
+    pub before_id: Option<i64>,
+    pub limit: usize,
+}
+
+/// A stored event, for replay and inspection.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub id: String,
+    pub kind: String,
+    pub delivery_id: i64,
+    pub received_at: Millis,
+    pub seen_count: u32,
+}
+
+/// Pending jobs per route.
+#[derive(Debug, Clone)]
+pub struct QueueDepth {
+    pub route: String,
+    pub pending: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Records the delivery, its events and the jobs owed, atomically and durably. Events
+    /// already stored are counted as seen again but owe no new jobs.
+    async fn record_delivery(&self, delivery: NewDelivery) -> Result<Recorded, StoreError>;
+
+    /// Leases up to `limit` due jobs of `route` until `now + lease`.
+    async fn claim_jobs(
+        &self,
+        route: &RouteName,
+        now: Millis,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError>;
+
+    async fn settle_job(&self, job: i64, settlement: Settlement) -> Result<(), StoreError>;
+
+    async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobView>, StoreError>;
+
+    /// Makes a failed or pending job due now with a fresh retry schedule.
+    async fn retry_job(&self, job: i64, now: Millis) -> Result<JobView, StoreError>;
+
+    async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// New jobs for an already stored event, one per given route.
+    async fn replay_event(
+        &self,
+        id: &EventId,
+        routes: Vec<(RouteName, ForwardMode)>,
+        now: Millis,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError>;
+
+    /// Succeeds when the store can serve reads and writes.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

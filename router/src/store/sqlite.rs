@@ -1,0 +1,606 @@
+//! The embedded store: one SQLite file in `data_dir`, WAL mode, `synchronous = FULL`.
+//!
+//! All writes go through one writer thread that commits whatever has queued up in a single
+//! transaction (group commit): a burst of webhooks costs one fsync, not one each, and every
+//! caller hears back only after the commit that holds its write. Each write runs inside its
+//! own savepoint, so one failing write does not undo the others in its group. Reads use a
+//! second connection, which WAL lets run beside the writer.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use tokio::sync::oneshot;
+
+use super::{
+    ClaimedJob, JobBody, JobFilter, JobState, JobView, Millis, NewDelivery, QueueDepth, Recorded,
+    Settlement, Store, StoreError, StoredEvent,
+};
+use crate::config::ForwardMode;
+use crate::fanout::routes::RouteName;
+use crate::meta::events::{EventId, EventKind};
+
+/// The most writes committed in one transaction.
+const MAX_GROUP: usize = 1024;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS deliveries (
+    id           INTEGER PRIMARY KEY,
+    received_at  INTEGER NOT NULL,
+    signature    TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    event_count  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id           TEXT PRIMARY KEY,
+    delivery_id  INTEGER NOT NULL REFERENCES deliveries(id),
+    kind         TEXT NOT NULL,
+    payload      BLOB NOT NULL,
+    received_at  INTEGER NOT NULL,
+    seen_count   INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS delivery_events (
+    delivery_id  INTEGER NOT NULL REFERENCES deliveries(id),
+    seq          INTEGER NOT NULL,
+    event_id     TEXT NOT NULL,
+    duplicate    INTEGER NOT NULL,
+    PRIMARY KEY (delivery_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS jobs (
+    id               INTEGER PRIMARY KEY,
+    route            TEXT NOT NULL,
+    mode             TEXT NOT NULL,
+    event_id         TEXT,
+    delivery_id      INTEGER NOT NULL,
+    state            TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER,
+    lease_until      INTEGER,
+    last_status      INTEGER,
+    last_error       TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (route, next_attempt_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
+CREATE INDEX IF NOT EXISTS events_by_delivery ON events (delivery_id);
+"#;
+
+/// A write run by the writer thread inside its own savepoint. It returns whether it
+/// succeeded (so the savepoint is kept or rolled back) and a callback told the outcome of
+/// the commit.
+type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Write = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+
+/// Whether this process serves (and owns the queue) or is a tool reading beside a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    Server,
+    Tool,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: mpsc::Sender<Write>,
+    reader: Mutex<Connection>,
+    path: PathBuf,
+    /// Held for the life of a serving store: two servers on one file would deliver twice.
+    _lock: Option<File>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `data_dir/switchboard.db`.
+    pub fn open(data_dir: &Path, mode: OpenMode) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
+        let lock = match mode {
+            OpenMode::Server => Some(lock_data_dir(data_dir)?),
+            OpenMode::Tool => None,
+        };
+        let path = data_dir.join("switchboard.db");
+        let writer = open_connection(&path)?;
+        writer
+            .execute_batch(SCHEMA)
+            .context("cannot create the schema")?;
+        if mode == OpenMode::Server {
+            // Leases held by a previous process of ours died with it.
+            writer
+                .execute("UPDATE jobs SET lease_until = NULL WHERE lease_until IS NOT NULL", [])
+                .context("cannot release old leases")?;
+        }
+        let reader = open_connection(&path)?;
+        let (sender, receiver) = mpsc::channel::<Write>();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run_writer(writer, receiver))
+            .context("cannot start the store writer")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: sender,
+                reader: Mutex::new(reader),
+                path,
+                _lock: lock,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let write: Write = Box::new(move |conn| {
+            let result = work(conn);
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |commit| {
+                let outcome = match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Unavailable(anyhow::anyhow!(
+                        "commit failed: {e}"
+                    ))),
+                };
+                // The caller may have gone away (a client hung up); the write stands.
+                let _ = reply.send(outcome);
+            });
+            (ok, finish)
+        });
+        self.inner
+            .writer
+            .send(write)
+            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the store writer stopped")))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the store writer stopped")))?
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner
+                .reader
+                .lock()
+                .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("reader poisoned")))?;
+            work(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.into()))?
+    }
+}
+
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
+    let path = data_dir.join("switchboard.lock");
+    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another switchboard server is using {}; two servers on one store would deliver twice",
+            data_dir.display()
+        )
+    })?;
+    Ok(file)
+}
+
+fn open_connection(path: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // WAL lets reads run beside the writer; FULL makes each commit durable on its own.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn run_writer(conn: Connection, receiver: mpsc::Receiver<Write>) {
+    while let Ok(first) = receiver.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(write) => group.push(write),
+                Err(_) => break,
+            }
+        }
+        commit_group(&conn, group);
+    }
+}
+
+fn commit_group(conn: &Connection, group: Vec<Write>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let message = e.to_string();
+        tracing::error!(error = %message, "store: cannot begin a transaction");
+        for write in group {
+            // Nothing runs: tell each caller its write did not happen.
+            let (_, finish) = noop_finish(write, conn);
+            finish(Err(message.clone()));
+        }
+        return;
+    }
+    let mut finishers = Vec::with_capacity(group.len());
+    for write in group {
+        let savepoint = conn.execute_batch("SAVEPOINT write");
+        let (ok, finish) = write(conn);
+        let release = match (savepoint, ok) {
+            (Ok(()), true) => conn.execute_batch("RELEASE write"),
+            (Ok(()), false) => conn.execute_batch("ROLLBACK TO write; RELEASE write"),
+            (Err(e), _) => Err(e),
+        };
+        if let Err(e) = release {
+            tracing::error!(error = %e, "store: savepoint failed");
+        }
+        finishers.push(finish);
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    if let Err(e) = &commit {
+        tracing::error!(error = %e, "store: commit failed; the group is rolled back");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for finish in finishers {
+        finish(commit.clone());
+    }
+}
+
+/// Runs a write outside any transaction only to get its callback; used when the
+/// transaction could not even begin. The work itself is rolled back at once.
+fn noop_finish(write: Write, conn: &Connection) -> (bool, Finish) {
+    let _ = conn.execute_batch("SAVEPOINT doomed");
+    let result = write(conn);
+    let _ = conn.execute_batch("ROLLBACK TO doomed; RELEASE doomed");
+    result
+}
+
+fn record(conn: &Connection, delivery: &NewDelivery) -> Result<Recorded, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO deliveries (received_at, signature, body, event_count) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        delivery.received_at,
+        delivery.signature,
+        &delivery.body[..],
+        i64::try_from(delivery.events.len()).unwrap_or(i64::MAX)
+    ])?;
+    let delivery_id = conn.last_insert_rowid();
+    let mut recorded = Recorded {
+        delivery_id,
+        ..Recorded::default()
+    };
+    let mut woken = BTreeSet::new();
+    let mut original_routes = BTreeSet::new();
+    for (seq, event) in delivery.events.iter().enumerate() {
+        let inserted = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events (id, delivery_id, kind, payload, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                event.id.as_str(),
+                delivery_id,
+                event.kind.to_string(),
+                &event.payload[..],
+                delivery.received_at
+            ])?;
+        let is_new = inserted == 1;
+        if !is_new {
+            conn.prepare_cached("UPDATE events SET seen_count = seen_count + 1 WHERE id = ?1")?
+                .execute([event.id.as_str()])?;
+        }
+        conn.prepare_cached(
+            "INSERT INTO delivery_events (delivery_id, seq, event_id, duplicate) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            delivery_id,
+            i64::try_from(seq).unwrap_or(i64::MAX),
+            event.id.as_str(),
+            !is_new
+        ])?;
+        if !is_new {
+            recorded.duplicate_events += 1;
+            continue;
+        }
+        recorded.new_events += 1;
+        for (route, mode) in &event.routes {
+            match mode {
+                ForwardMode::Event => {
+                    insert_job(conn, route, *mode, Some(&event.id), delivery_id, delivery.received_at)?;
+                    woken.insert(route.clone());
+                }
+                ForwardMode::Original => {
+                    original_routes.insert(route.clone());
+                }
+            }
+        }
+    }
+    for route in original_routes {
+        insert_job(conn, &route, ForwardMode::Original, None, delivery_id, delivery.received_at)?;
+        woken.insert(route);
+    }
+    recorded.routes_with_jobs = woken.into_iter().collect();
+    Ok(recorded)
+}
+
+fn insert_job(
+    conn: &Connection,
+    route: &RouteName,
+    mode: ForwardMode,
+    event: Option<&EventId>,
+    delivery_id: i64,
+    now: Millis,
+) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO jobs (route, mode, event_id, delivery_id, state, attempts, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
+    )?
+    .execute(params![
+        route.as_str(),
+        mode.as_str(),
+        event.map(EventId::as_str),
+        delivery_id,
+        now
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn claim(
+    conn: &Connection,
+    route: &RouteName,
+    now: Millis,
+    lease_until: Millis,
+    limit: usize,
+) -> Result<Vec<ClaimedJob>, StoreError> {
+    let claimed: Vec<(i64, u32, Option<String>, i64)> = conn
+        .prepare_cached(
+            "UPDATE jobs SET lease_until = ?1, attempts = attempts + 1, updated_at = ?2
+             WHERE id IN (
+                 SELECT id FROM jobs
+                 WHERE route = ?3 AND state = 'pending' AND next_attempt_at <= ?2
+                   AND (lease_until IS NULL OR lease_until <= ?2)
+                 ORDER BY next_attempt_at, id LIMIT ?4)
+             RETURNING id, attempts, event_id, delivery_id",
+        )?
+        .query_map(
+            params![lease_until, now, route.as_str(), i64::try_from(limit).unwrap_or(i64::MAX)],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut jobs = Vec::with_capacity(claimed.len());
+    for (id, attempt, event_id, delivery_id) in claimed {
+        let body = match event_id {
+            Some(event_id) => {
+                let (kind, payload): (String, Vec<u8>) = conn
+                    .prepare_cached("SELECT kind, payload FROM events WHERE id = ?1")?
+                    .query_row([&event_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                JobBody::Event {
+                    id: EventId::parse(&event_id)
+                        .map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))?,
+                    kind: EventKind::parse(&kind).ok_or_else(|| {
+                        StoreError::Unavailable(anyhow::anyhow!("stored kind `{kind}` is unknown"))
+                    })?,
+                    payload: Bytes::from(payload),
+                }
+            }
+            None => {
+                let (signature, body): (String, Vec<u8>) = conn
+                    .prepare_cached("SELECT signature, body FROM deliveries WHERE id = ?1")?
+                    .query_row([delivery_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                JobBody::Original {
+                    delivery_id,
+                    signature,
+                    body: Bytes::from(body),
+                }
+            }
+        };
+        jobs.push(ClaimedJob {
+            id,
+            route: route.clone(),
+            attempt,
+            body,
+        });
+    }
+    Ok(jobs)
+}
+
+fn settle(conn: &Connection, job: i64, settlement: &Settlement, now: Millis) -> Result<(), StoreError> {
+    let (state, next, status, error) = match settlement {
+        Settlement::Delivered { status } => (JobState::Delivered, None, Some(*status), None),
+        Settlement::RetryAt { at, status, error } => {
+            (JobState::Pending, Some(*at), *status, Some(error.as_str()))
+        }
+        Settlement::Failed { status, error } => (JobState::Failed, None, *status, Some(error.as_str())),
+    };
+    conn.prepare_cached(
+        "UPDATE jobs SET state = ?2, next_attempt_at = ?3, lease_until = NULL,
+                last_status = ?4, last_error = ?5, updated_at = ?6
+         WHERE id = ?1",
+    )?
+    .execute(params![job, state.as_str(), next, status, error, now])?;
+    Ok(())
+}
+
+const JOB_COLUMNS: &str = "j.id, j.route, j.mode, j.state, j.event_id, e.kind, j.delivery_id, j.attempts,
+     j.next_attempt_at, j.last_status, j.last_error, j.created_at, j.updated_at";
+
+fn job_view(row: &Row<'_>) -> rusqlite::Result<JobView> {
+    let state: String = row.get(3)?;
+    Ok(JobView {
+        id: row.get(0)?,
+        route: row.get(1)?,
+        mode: row.get(2)?,
+        state: JobState::parse(&state).unwrap_or(JobState::Failed),
+        event_id: row.get(4)?,
+        event_kind: row.get(5)?,
+        delivery_id: row.get(6)?,
+        attempts: row.get(7)?,
+        next_attempt_at: row.get(8)?,
+        last_status: row.get(9)?,
+        last_error: row.get(10)?,
+        created_at: row.get(11)?,
+        updated_at: row.get(12)?,
+    })
+}
+
+fn find_job(conn: &Connection, job: i64) -> Result<Option<JobView>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN events e ON e.id = j.event_id WHERE j.id = ?1"),
+            [job],
+            job_view,
+        )
+        .optional()?)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn record_delivery(&self, delivery: NewDelivery) -> Result<Recorded, StoreError> {
+        self.write(move |conn| record(conn, &delivery)).await
+    }
+
+    async fn claim_jobs(
+        &self,
+        route: &RouteName,
+        now: Millis,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let route = route.clone();
+        let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        self.write(move |conn| claim(conn, &route, now, lease_until, limit))
+            .await
+    }
+
+    async fn settle_job(&self, job: i64, settlement: Settlement) -> Result<(), StoreError> {
+        let now = super::now_millis();
+        self.write(move |conn| settle(conn, job, &settlement, now))
+            .await
+    }
+
+    async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobView>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN events e ON e.id = j.event_id
+                 WHERE (?1 IS NULL OR j.state = ?1) AND (?2 IS NULL OR j.route = ?2)
+                   AND (?3 IS NULL OR j.id < ?3)
+                 ORDER BY j.id DESC LIMIT ?4"
+            );
+            let rows = conn
+                .prepare_cached(&sql)?
+                .query_map(
+                    params![
+                        filter.state.map(JobState::as_str),
+                        filter.route.as_ref().map(RouteName::as_str),
+                        filter.before_id,
+                        i64::try_from(filter.limit).unwrap_or(i64::MAX)
+                    ],
+                    job_view,
+                )?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn retry_job(&self, job: i64, now: Millis) -> Result<JobView, StoreError> {
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = ?2,
+                            lease_until = NULL, updated_at = ?2
+                     WHERE id = ?1 AND state IN ('failed', 'pending')",
+                )?
+                .execute(params![job, now])?;
+            let view = find_job(conn, job)?
+                .ok_or_else(|| StoreError::NotFound(format!("delivery job {job}")))?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "delivery job {job} was already delivered; replay its event to send it again"
+                )));
+            }
+            Ok(view)
+        })
+        .await
+    }
+
+    async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, kind, delivery_id, received_at, seen_count FROM events WHERE id = ?1",
+                    [id.as_str()],
+                    |row| {
+                        Ok(StoredEvent {
+                            id: row.get(0)?,
+                            kind: row.get(1)?,
+                            delivery_id: row.get(2)?,
+                            received_at: row.get(3)?,
+                            seen_count: row.get(4)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn replay_event(
+        &self,
+        id: &EventId,
+        routes: Vec<(RouteName, ForwardMode)>,
+        now: Millis,
+    ) -> Result<Vec<i64>, StoreError> {
+        let id = id.clone();
+        self.write(move |conn| {
+            let delivery_id: i64 = conn
+                .query_row("SELECT delivery_id FROM events WHERE id = ?1", [id.as_str()], |row| {
+                    row.get(0)
+                })
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("event {id}")))?;
+            routes
+                .iter()
+                .map(|(route, mode)| {
+                    let event = (*mode == ForwardMode::Event).then_some(&id);
+                    insert_job(conn, route, *mode, event, delivery_id, now)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
+        self.read(|conn| {
+            let rows = conn
+                .prepare_cached("SELECT route, COUNT(*) FROM jobs WHERE state = 'pending' GROUP BY route")?
+                .query_map([], |row| {
+                    Ok(QueueDepth {
+                        route: row.get(0)?,
+                        pending: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await?;
+        self.write(|_| Ok(())).await
+    }
+}
