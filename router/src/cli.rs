@@ -28,9 +28,16 @@ pub async fn list_deliveries(
 ) -> anyhow::Result<()> {
     let filter = JobFilter {
         state: state
-            .map(|s| JobState::parse(s).with_context(|| format!("state `{s}` is not one of pending, delivered, failed")))
+            .map(|s| {
+                JobState::parse(s).with_context(|| {
+                    format!("state `{s}` is not one of pending, delivered, failed")
+                })
+            })
             .transpose()?,
-        route: route.map(RouteName::parse).transpose().map_err(anyhow::Error::msg)?,
+        route: route
+            .map(RouteName::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
         before_id: None,
         limit,
     };
@@ -66,13 +73,19 @@ fn print_job(job: &JobView) {
 
 pub async fn retry_delivery(settings: &Settings, id: i64) -> anyhow::Result<()> {
     let job = open(settings)?.retry_job(id, now_millis()).await?;
-    println!("delivery job {} is due again on route {}", job.id, job.route);
+    println!(
+        "delivery job {} is due again on route {}",
+        job.id, job.route
+    );
     Ok(())
 }
 
 pub async fn replay(settings: &Settings, event: &str, route: Option<&str>) -> anyhow::Result<()> {
     let event = EventId::parse(event).map_err(anyhow::Error::msg)?;
-    let only = route.map(RouteName::parse).transpose().map_err(anyhow::Error::msg)?;
+    let only = route
+        .map(RouteName::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let routes = Routes::new(
         settings
             .routes
@@ -82,7 +95,14 @@ pub async fn replay(settings: &Settings, event: &str, route: Option<&str>) -> an
             .map_err(anyhow::Error::msg)?,
     );
     let store = open(settings)?;
-    let jobs = fanout::replay_event(store.as_ref(), &routes, &Wakers::default(), &event, only.as_ref()).await?;
+    let jobs = fanout::replay_event(
+        store.as_ref(),
+        &routes,
+        &Wakers::default(),
+        &event,
+        only.as_ref(),
+    )
+    .await?;
     println!("event {event} queued again as delivery jobs {jobs:?}");
     Ok(())
 }

@@ -196,7 +196,10 @@ fn durations<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Du
     let texts = Vec::<String>::deserialize(deserializer)?;
     texts
         .iter()
-        .map(|t| humantime::parse_duration(t).map_err(|e| serde::de::Error::custom(format!("`{t}`: {e}"))))
+        .map(|t| {
+            humantime::parse_duration(t)
+                .map_err(|e| serde::de::Error::custom(format!("`{t}`: {e}")))
+        })
         .collect()
 }
 
@@ -306,14 +309,21 @@ impl RouteSettings {
     fn validate(&self, key: &str) -> Result<(), ConfigError> {
         RouteName::parse(&self.name).map_err(|e| invalid(format!("{key}.name"), e))?;
         if self.events.is_empty() {
-            return Err(invalid(format!("{key}.events"), "list at least one event kind"));
+            return Err(invalid(
+                format!("{key}.events"),
+                "list at least one event kind",
+            ));
         }
         for selector in &self.events {
             EventSelector::parse(selector).map_err(|e| invalid(format!("{key}.events"), e))?;
         }
-        let url = reqwest::Url::parse(&self.url).map_err(|e| invalid(format!("{key}.url"), e.to_string()))?;
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|e| invalid(format!("{key}.url"), e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!("{key}.url"), "must be an http or https URL"));
+            return Err(invalid(
+                format!("{key}.url"),
+                "must be an http or https URL",
+            ));
         }
         if let Some(secret) = &self.secret {
             Signer::parse(secret).map_err(|e| invalid(format!("{key}.secret"), e))?;
@@ -380,13 +390,41 @@ mode = "original"
     #[test]
     fn invalid_settings_name_the_key() {
         let cases = [
-            ("listen = \"127.0.0.1:8080\"", "listen = \"nowhere\"", "server.listen"),
-            ("events = [\"call\", \"call_status\"]", "events = [\"calls\"]", "routes[1].events"),
-            ("url = \"http://127.0.0.1:9200/webhook/forward\"", "url = \"ftp://x\"", "routes[1].url"),
-            ("secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"", "secret = \"whsec_!!\"", "routes[0].secret"),
-            ("name = \"legacy-forward\"", "name = \"crm\"", "routes[1].name"),
-            ("token_sha256 = \"9f86", "token_sha256 = \"zz86", "agents[0].token_sha256"),
-            ("app_secret = \"test-app-secret\"", "app_secret = []", "meta.app_secret"),
+            (
+                "listen = \"127.0.0.1:8080\"",
+                "listen = \"nowhere\"",
+                "server.listen",
+            ),
+            (
+                "events = [\"call\", \"call_status\"]",
+                "events = [\"calls\"]",
+                "routes[1].events",
+            ),
+            (
+                "url = \"http://127.0.0.1:9200/webhook/forward\"",
+                "url = \"ftp://x\"",
+                "routes[1].url",
+            ),
+            (
+                "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+                "secret = \"whsec_!!\"",
+                "routes[0].secret",
+            ),
+            (
+                "name = \"legacy-forward\"",
+                "name = \"crm\"",
+                "routes[1].name",
+            ),
+            (
+                "token_sha256 = \"9f86",
+                "token_sha256 = \"zz86",
+                "agents[0].token_sha256",
+            ),
+            (
+                "app_secret = \"test-app-secret\"",
+                "app_secret = []",
+                "meta.app_secret",
+            ),
         ];
         for (from, to, key) in cases {
             let text = EXAMPLE.replacen(from, to, 1);
@@ -410,7 +448,14 @@ mode = "original"
             "app_secret = [\"new\", \"test-app-secret\"]",
             1,
         );
-        assert_eq!(Settings::from_toml(&text).unwrap().app_secrets().unwrap().len(), 2);
+        assert_eq!(
+            Settings::from_toml(&text)
+                .unwrap()
+                .app_secrets()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]

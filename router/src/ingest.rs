@@ -5,9 +5,24 @@ use std::sync::Arc;
 use crate::fanout::routes::Routes;
 use crate::fanout::Wakers;
 use crate::meta::events;
+use crate::meta::events::{EventId, EventKind};
 use crate::meta::signature::VerifiedDelivery;
-use crate::store::{now_millis, NewDelivery, NewEvent, Recorded, Store, StoreError};
+use crate::store::{now_millis, NewDelivery, NewEvent, Store, StoreError};
 use crate::telemetry::Metrics;
+
+/// What a stored delivery held.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Receipt {
+    pub delivery_id: i64,
+    pub events: Vec<ReceivedEvent>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReceivedEvent {
+    pub id: String,
+    pub kind: String,
+    pub duplicate: bool,
+}
 
 /// Everything ingest needs, shared by all requests.
 #[derive(Clone)]
@@ -21,7 +36,7 @@ pub struct Ingest {
 impl Ingest {
     /// Returns once the delivery, its events and every job they owe are durable.
     #[tracing::instrument(name = "ingest", skip_all, fields(bytes = delivery.body().len()))]
-    pub async fn receive(&self, delivery: VerifiedDelivery) -> Result<Recorded, StoreError> {
+    pub async fn receive(&self, delivery: VerifiedDelivery) -> Result<Receipt, StoreError> {
         let events: Vec<NewEvent> = events::split(&delivery)
             .into_iter()
             .map(|event| NewEvent {
@@ -35,7 +50,10 @@ impl Ingest {
                 payload: event.payload,
             })
             .collect();
-        let kinds: Vec<String> = events.iter().map(|e| e.kind.to_string()).collect();
+        let summary: Vec<(EventId, EventKind)> = events
+            .iter()
+            .map(|e| (e.id.clone(), e.kind.clone()))
+            .collect();
         let recorded = self
             .store
             .record_delivery(NewDelivery {
@@ -48,8 +66,18 @@ impl Ingest {
         for route in &recorded.routes_with_jobs {
             self.wakers.wake(route);
         }
-        for kind in &kinds {
-            self.metrics.events.with_label_values(&[kind]).inc();
+        let mut receipt = Receipt {
+            delivery_id: recorded.delivery_id,
+            events: Vec::with_capacity(summary.len()),
+        };
+        for ((id, kind), duplicate) in summary.into_iter().zip(&recorded.duplicates) {
+            let kind = kind.to_string();
+            self.metrics.events.with_label_values(&[&kind]).inc();
+            receipt.events.push(ReceivedEvent {
+                id: id.to_string(),
+                kind,
+                duplicate: *duplicate,
+            });
         }
         self.metrics
             .duplicate_events
@@ -60,6 +88,6 @@ impl Ingest {
             duplicates = recorded.duplicate_events,
             "delivery stored"
         );
-        Ok(recorded)
+        Ok(receipt)
     }
 }

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -12,7 +12,13 @@ use switchboard::{cli, telemetry};
 #[command(version)]
 struct Cli {
     /// The configuration file.
-    #[arg(long, short, global = true, env = "SWITCHBOARD_CONFIG", default_value = "switchboard.toml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "SWITCHBOARD_CONFIG",
+        default_value = "switchboard.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -54,7 +60,7 @@ enum DeliveriesAction {
     Retry { id: i64 },
 }
 
-fn load(path: &PathBuf) -> anyhow::Result<Settings> {
+fn load(path: &Path) -> anyhow::Result<Settings> {
     Settings::load(path).with_context(|| format!("configuration {}", path.display()))
 }
 
@@ -70,7 +76,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Deliveries { action } => {
             let settings = load(&cli.config)?;
             match action {
-                DeliveriesAction::List { state, route, limit } => {
+                DeliveriesAction::List {
+                    state,
+                    route,
+                    limit,
+                } => {
                     cli::list_deliveries(&settings, state.as_deref(), route.as_deref(), limit).await
                 }
                 DeliveriesAction::Retry { id } => cli::retry_delivery(&settings, id).await,
@@ -82,7 +92,10 @@ async fn main() -> anyhow::Result<()> {
         Command::HashToken => {
             let mut token = String::new();
             std::io::stdin().read_line(&mut token)?;
-            println!("{}", hex::encode(sha2::Sha256::digest(token.trim_end().as_bytes())));
+            println!(
+                "{}",
+                hex::encode(sha2::Sha256::digest(token.trim_end().as_bytes()))
+            );
             Ok(())
         }
     }

@@ -102,6 +102,11 @@ impl Application {
         self.port
     }
 
+    /// Stops the server gracefully from elsewhere; `run_until_stopped` then returns.
+    pub fn stop_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until the server stops (SIGINT/SIGTERM), then stops the workers.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let result = self.server.await;

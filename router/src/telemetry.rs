@@ -1,7 +1,8 @@
 //! Logs (structured `tracing`) and Prometheus metrics.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
@@ -10,6 +11,7 @@ use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
         registry
@@ -17,7 +19,7 @@ pub fn init() {
             .try_init()
     } else {
         registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
             .try_init()
     };
     // A second init (tests start many apps in one process) keeps the first subscriber.
@@ -46,7 +48,10 @@ impl Metrics {
         let registry = Registry::new_custom(Some("switchboard".into()), None)
             .expect("a static prefix is valid");
         let deliveries = IntCounterVec::new(
-            Opts::new("webhook_deliveries_total", "Webhook deliveries received, by outcome"),
+            Opts::new(
+                "webhook_deliveries_total",
+                "Webhook deliveries received, by outcome",
+            ),
             &["outcome"],
         )
         .expect("valid metric");
@@ -61,13 +66,18 @@ impl Metrics {
         )
         .expect("valid metric");
         let forwards = IntCounterVec::new(
-            Opts::new("forwards_total", "Forward attempts to consumers, by route and outcome"),
+            Opts::new(
+                "forwards_total",
+                "Forward attempts to consumers, by route and outcome",
+            ),
             &["route", "outcome"],
         )
         .expect("valid metric");
         let forward_seconds = HistogramVec::new(
             HistogramOpts::new("forward_duration_seconds", "Time one forward attempt took")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
             &["route"],
         )
         .expect("valid metric");
@@ -84,7 +94,9 @@ impl Metrics {
             Box::new(forward_seconds.clone()),
             Box::new(queue_depth.clone()),
         ] {
-            registry.register(collector).expect("each metric is registered once");
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
         }
         Self {
             registry,

@@ -84,7 +84,11 @@ pub fn build(job: &JobBody, signer: Option<&Signer>, timestamp: i64) -> Outbound
             (format!("dlv_{delivery_id}"), body.clone())
         }
     };
-    insert(&mut headers, standardwebhooks::HEADER_WEBHOOK_ID, &message_id);
+    insert(
+        &mut headers,
+        standardwebhooks::HEADER_WEBHOOK_ID,
+        &message_id,
+    );
     insert(
         &mut headers,
         standardwebhooks::HEADER_WEBHOOK_TIMESTAMP,
@@ -92,7 +96,11 @@ pub fn build(job: &JobBody, signer: Option<&Signer>, timestamp: i64) -> Outbound
     );
     if let Some(signer) = signer {
         let signature = signer.sign(&message_id, timestamp, &body);
-        insert(&mut headers, standardwebhooks::HEADER_WEBHOOK_SIGNATURE, &signature);
+        insert(
+            &mut headers,
+            standardwebhooks::HEADER_WEBHOOK_SIGNATURE,
+            &signature,
+        );
     }
     Outbound { headers, body }
 }
@@ -113,7 +121,11 @@ mod tests {
     fn signing_matches_the_specifications_test_vector() {
         let secret = SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned());
         let signer = Signer::parse(&secret).unwrap();
-        let signature = signer.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
+        let signature = signer.sign(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
@@ -124,7 +136,8 @@ mod tests {
         let text = signer.sign("id", 1, b"abc");
         let mut mac = Hmac::<Sha256>::new_from_slice(&signer.key).unwrap();
         mac.update(b"id.1.abc");
-        let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         assert_eq!(text, format!("v1,{expected}"));
         // And a non-UTF-8 body still gets a signature over its exact bytes.
         let raw = signer.sign("id", 1, &[0xff, 0xfe]);
@@ -134,7 +147,10 @@ mod tests {
     #[test]
     fn secrets_that_are_not_base64_are_refused() {
         for bad in ["whsec_!!!", "whsec_", ""] {
-            assert!(Signer::parse(&SecretString::from(bad.to_owned())).is_err(), "{bad}");
+            assert!(
+                Signer::parse(&SecretString::from(bad.to_owned())).is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -83,7 +83,13 @@ mod tests {
     fn a_longer_retry_after_wins_over_the_schedule() {
         let delay = Duration::from_secs(5);
         assert_eq!(next_attempt_at(0, delay, None), 5_000);
-        assert_eq!(next_attempt_at(0, delay, Some(Duration::from_secs(60))), 60_000);
-        assert_eq!(next_attempt_at(0, delay, Some(Duration::from_secs(1))), 5_000);
+        assert_eq!(
+            next_attempt_at(0, delay, Some(Duration::from_secs(60))),
+            60_000
+        );
+        assert_eq!(
+            next_attempt_at(0, delay, Some(Duration::from_secs(1))),
+            5_000
+        );
     }
 }

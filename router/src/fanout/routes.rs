@@ -50,7 +50,10 @@ impl EventSelector {
     pub fn parse(text: &str) -> Result<Self, String> {
         let unknown = || {
             let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            format!("`{text}` is not `*`, a kind or kind:detail (kinds: {})", kinds.join(", "))
+            format!(
+                "`{text}` is not `*`, a kind or kind:detail (kinds: {})",
+                kinds.join(", ")
+            )
         };
         if text == "*" {
             return Ok(Self::Everything);

@@ -22,7 +22,11 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 const STORE_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Makes one attempt at `job` and decides what happens next. Never touches the store.
-pub async fn try_deliver_one(client: &reqwest::Client, route: &Route, job: &ClaimedJob) -> Settlement {
+pub async fn try_deliver_one(
+    client: &reqwest::Client,
+    route: &Route,
+    job: &ClaimedJob,
+) -> Settlement {
     let timestamp = now_millis() / 1000;
     let request = outbound::build(&job.body, route.signer.as_ref(), timestamp);
     let response = client
@@ -41,10 +45,18 @@ pub async fn try_deliver_one(client: &reqwest::Client, route: &Route, job: &Clai
         Ok(response) => {
             let status = response.status();
             let asked = retry::retry_after(response.headers(), SystemTime::now());
-            (Some(status.as_u16()), format!("consumer answered {status}"), asked)
+            (
+                Some(status.as_u16()),
+                format!("consumer answered {status}"),
+                asked,
+            )
         }
         Err(e) if e.is_timeout() => (None, format!("no answer within {:?}", route.timeout), None),
-        Err(e) => (None, format!("cannot reach the consumer: {}", error_chain(&e)), None),
+        Err(e) => (
+            None,
+            format!("cannot reach the consumer: {}", error_chain(&e)),
+            None,
+        ),
     };
     match retry::next_delay(&route.retry_schedule, job.attempt) {
         Some(delay) => Settlement::RetryAt {
@@ -107,7 +119,11 @@ impl RouteWorker {
                     }
                 }
             }
-            let wait = if store_failed { STORE_BACKOFF } else { IDLE_POLL };
+            let wait = if store_failed {
+                STORE_BACKOFF
+            } else {
+                IDLE_POLL
+            };
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
@@ -144,7 +160,10 @@ impl RouteWorker {
                 "failed"
             }
         };
-        self.metrics.forwards.with_label_values(&[route, outcome]).inc();
+        self.metrics
+            .forwards
+            .with_label_values(&[route, outcome])
+            .inc();
         if let Err(e) = self.store.settle_job(job.id, settlement).await {
             // The lease runs out and the job is tried again: at least once, never lost.
             tracing::error!(route, job = job.id, error = ?e, "cannot settle a job");

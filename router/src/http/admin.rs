@@ -51,7 +51,9 @@ impl TryFrom<ListQuery> for JobFilter {
             .transpose()?;
         let limit = query.limit.unwrap_or(DEFAULT_PAGE);
         if limit == 0 || limit > MAX_PAGE {
-            return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_PAGE}")));
+            return Err(ApiError::BadRequest(format!(
+                "limit must be 1 to {MAX_PAGE}"
+            )));
         }
         Ok(JobFilter {
             state,
@@ -121,6 +123,13 @@ async fn replay_event(
         .as_deref()
         .map(|r| RouteName::parse(r).map_err(ApiError::BadRequest))
         .transpose()?;
-    let jobs = fanout::replay_event(store.as_ref().as_ref(), &routes, &wakers, &id, only.as_ref()).await?;
+    let jobs = fanout::replay_event(
+        store.as_ref().as_ref(),
+        &routes,
+        &wakers,
+        &id,
+        only.as_ref(),
+    )
+    .await?;
     Ok(HttpResponse::Accepted().json(json!({ "event_id": id.as_str(), "deliveries": jobs })))
 }

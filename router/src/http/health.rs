@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 
+use crate::fanout::routes::Routes;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -29,13 +30,26 @@ async fn readyz(store: web::Data<Arc<dyn Store>>) -> HttpResponse {
     }
 }
 
-async fn metrics(store: web::Data<Arc<dyn Store>>, metrics: web::Data<Metrics>) -> HttpResponse {
+async fn metrics(
+    store: web::Data<Arc<dyn Store>>,
+    routes: web::Data<Routes>,
+    metrics: web::Data<Metrics>,
+) -> HttpResponse {
     match store.queue_depth().await {
         Ok(depths) => {
             metrics.queue_depth.reset();
+            for route in routes.iter() {
+                metrics
+                    .queue_depth
+                    .with_label_values(&[route.name.as_str()])
+                    .set(0);
+            }
             for depth in depths {
                 let pending = i64::try_from(depth.pending).unwrap_or(i64::MAX);
-                metrics.queue_depth.with_label_values(&[&depth.route]).set(pending);
+                metrics
+                    .queue_depth
+                    .with_label_values(&[&depth.route])
+                    .set(pending);
             }
         }
         Err(e) => tracing::error!(error = ?e, "cannot read the queue depth"),

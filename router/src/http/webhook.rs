@@ -49,9 +49,9 @@ async fn verify_subscription(
         )
     });
     match (&query.mode, &query.challenge) {
-        (Some(mode), Some(challenge)) if mode == "subscribe" && token_matches => {
-            HttpResponse::Ok().content_type("text/plain").body(challenge.clone())
-        }
+        (Some(mode), Some(challenge)) if mode == "subscribe" && token_matches => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body(challenge.clone()),
         _ => {
             tracing::warn!("webhook verification refused");
             HttpResponse::Forbidden().json(json!({
@@ -88,13 +88,9 @@ async fn receive(
         }
     };
     match ingest.receive(delivery).await {
-        Ok(recorded) => {
+        Ok(receipt) => {
             outcome("accepted");
-            Ok(HttpResponse::Ok().json(json!({
-                "delivery_id": recorded.delivery_id,
-                "events": recorded.new_events + recorded.duplicate_events,
-                "duplicates": recorded.duplicate_events,
-            })))
+            Ok(HttpResponse::Ok().json(receipt))
         }
         Err(e) => {
             // Not a 200, so Meta keeps the delivery and sends it again.
@@ -120,7 +116,8 @@ async fn read_limited(
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }

@@ -102,15 +102,18 @@ impl EventId {
 
     /// Accepts only what [`EventId::derive`] produces: `evt_` and 32 lower-case hex digits.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let valid = text
-            .strip_prefix(Self::PREFIX)
-            .is_some_and(|hex| {
-                hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            });
+        let valid = text.strip_prefix(Self::PREFIX).is_some_and(|hex| {
+            hex.len() == 32
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
         if valid {
             Ok(Self(text.to_owned()))
         } else {
-            Err(format!("`{text}` is not an event id (evt_ and 32 hex digits)"))
+            Err(format!(
+                "`{text}` is not an event id (evt_ and 32 hex digits)"
+            ))
         }
     }
 
@@ -227,8 +230,16 @@ impl Envelope<'_> {
 
     fn whole_change_event(&self, field: &str) -> Event {
         let canonical = serde_json::to_vec(self.change).unwrap_or_default();
-        let entry_id = self.entry.get("id").map(Value::to_string).unwrap_or_default();
-        let entry_time = self.entry.get("time").map(Value::to_string).unwrap_or_default();
+        let entry_id = self
+            .entry
+            .get("id")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        let entry_time = self
+            .entry
+            .get("time")
+            .map(Value::to_string)
+            .unwrap_or_default();
         Event {
             id: EventId::derive(&[
                 b"other",
@@ -311,11 +322,18 @@ fn item_id(kind: &EventKind, item: &Value) -> EventId {
     };
     let detail = kind.detail.as_bytes();
     match kind.kind {
-        Kind::Message | Kind::CallPermissionReply => EventId::derive(&[b"message", meta_id.as_bytes()]),
+        Kind::Message | Kind::CallPermissionReply => {
+            EventId::derive(&[b"message", meta_id.as_bytes()])
+        }
         Kind::MessageStatus => {
             // A group send reports one status per participant under one wamid.
             let participant = str_field(item, "recipient_participant_id").unwrap_or_default();
-            EventId::derive(&[kind_name, meta_id.as_bytes(), detail, participant.as_bytes()])
+            EventId::derive(&[
+                kind_name,
+                meta_id.as_bytes(),
+                detail,
+                participant.as_bytes(),
+            ])
         }
         Kind::Call | Kind::CallStatus | Kind::Other => {
             EventId::derive(&[kind_name, meta_id.as_bytes(), detail])
@@ -336,7 +354,10 @@ mod tests {
     }
 
     fn kinds(body: &str) -> Vec<String> {
-        split(&verified(body)).iter().map(|e| e.kind.to_string()).collect()
+        split(&verified(body))
+            .iter()
+            .map(|e| e.kind.to_string())
+            .collect()
     }
 
     #[test]
@@ -356,7 +377,12 @@ mod tests {
                 {"id":"wacid.c","event":"connect"},{"id":"wacid.c","event":"terminate"}]}}]}]}"#;
         assert_eq!(
             kinds(body),
-            ["message:text", "message:image", "call:connect", "call:terminate"]
+            [
+                "message:text",
+                "message:image",
+                "call:connect",
+                "call:terminate"
+            ]
         );
     }
 
@@ -409,7 +435,12 @@ mod tests {
     fn event_ids_round_trip_and_garbage_is_refused() {
         let id = split(&verified("x"))[0].id.clone();
         assert_eq!(EventId::parse(id.as_str()).unwrap(), id);
-        for bad in ["", "evt_", "evt_XYZ", "msg_0123456789abcdef0123456789abcdef"] {
+        for bad in [
+            "",
+            "evt_",
+            "evt_XYZ",
+            "msg_0123456789abcdef0123456789abcdef",
+        ] {
             assert!(EventId::parse(bad).is_err(), "{bad}");
         }
     }

@@ -55,7 +55,9 @@ impl Signature {
         let hex_digest = header
             .trim()
             .strip_prefix("sha256=")
-            .ok_or(SignatureError::Malformed("the value does not start with `sha256=`"))?;
+            .ok_or(SignatureError::Malformed(
+                "the value does not start with `sha256=`",
+            ))?;
         if hex_digest.len() != 64 {
             return Err(SignatureError::Malformed(
                 "the digest is not 64 hexadecimal digits",

@@ -68,6 +68,8 @@ pub struct Recorded {
     pub delivery_id: i64,
     pub new_events: usize,
     pub duplicate_events: usize,
+    /// For each event in the order given, whether it was already stored.
+    pub duplicates: Vec<bool>,
     /// Routes that got at least one new job, so their workers can be woken.
     pub routes_with_jobs: Vec<RouteName>,
 }

@@ -115,7 +115,10 @@ impl SqliteStore {
         if mode == OpenMode::Server {
             // Leases held by a previous process of ours died with it.
             writer
-                .execute("UPDATE jobs SET lease_until = NULL WHERE lease_until IS NOT NULL", [])
+                .execute(
+                    "UPDATE jobs SET lease_until = NULL WHERE lease_until IS NOT NULL",
+                    [],
+                )
                 .context("cannot release old leases")?;
         }
         let reader = open_connection(&path)?;
@@ -309,6 +312,7 @@ fn record(conn: &Connection, delivery: &NewDelivery) -> Result<Recorded, StoreEr
             event.id.as_str(),
             !is_new
         ])?;
+        recorded.duplicates.push(!is_new);
         if !is_new {
             recorded.duplicate_events += 1;
             continue;
@@ -317,7 +321,14 @@ fn record(conn: &Connection, delivery: &NewDelivery) -> Result<Recorded, StoreEr
         for (route, mode) in &event.routes {
             match mode {
                 ForwardMode::Event => {
-                    insert_job(conn, route, *mode, Some(&event.id), delivery_id, delivery.received_at)?;
+                    insert_job(
+                        conn,
+                        route,
+                        *mode,
+                        Some(&event.id),
+                        delivery_id,
+                        delivery.received_at,
+                    )?;
                     woken.insert(route.clone());
                 }
                 ForwardMode::Original => {
@@ -327,7 +338,14 @@ fn record(conn: &Connection, delivery: &NewDelivery) -> Result<Recorded, StoreEr
         }
     }
     for route in original_routes {
-        insert_job(conn, &route, ForwardMode::Original, None, delivery_id, delivery.received_at)?;
+        insert_job(
+            conn,
+            &route,
+            ForwardMode::Original,
+            None,
+            delivery_id,
+            delivery.received_at,
+        )?;
         woken.insert(route);
     }
     recorded.routes_with_jobs = woken.into_iter().collect();
@@ -374,7 +392,12 @@ fn claim(
              RETURNING id, attempts, event_id, delivery_id",
         )?
         .query_map(
-            params![lease_until, now, route.as_str(), i64::try_from(limit).unwrap_or(i64::MAX)],
+            params![
+                lease_until,
+                now,
+                route.as_str(),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )?
         .collect::<Result<_, _>>()?;
@@ -415,13 +438,20 @@ fn claim(
     Ok(jobs)
 }
 
-fn settle(conn: &Connection, job: i64, settlement: &Settlement, now: Millis) -> Result<(), StoreError> {
+fn settle(
+    conn: &Connection,
+    job: i64,
+    settlement: &Settlement,
+    now: Millis,
+) -> Result<(), StoreError> {
     let (state, next, status, error) = match settlement {
         Settlement::Delivered { status } => (JobState::Delivered, None, Some(*status), None),
         Settlement::RetryAt { at, status, error } => {
             (JobState::Pending, Some(*at), *status, Some(error.as_str()))
         }
-        Settlement::Failed { status, error } => (JobState::Failed, None, *status, Some(error.as_str())),
+        Settlement::Failed { status, error } => {
+            (JobState::Failed, None, *status, Some(error.as_str()))
+        }
     };
     conn.prepare_cached(
         "UPDATE jobs SET state = ?2, next_attempt_at = ?3, lease_until = NULL,
@@ -432,7 +462,8 @@ fn settle(conn: &Connection, job: i64, settlement: &Settlement, now: Millis) -> 
     Ok(())
 }
 
-const JOB_COLUMNS: &str = "j.id, j.route, j.mode, j.state, j.event_id, e.kind, j.delivery_id, j.attempts,
+const JOB_COLUMNS: &str =
+    "j.id, j.route, j.mode, j.state, j.event_id, e.kind, j.delivery_id, j.attempts,
      j.next_attempt_at, j.last_status, j.last_error, j.created_at, j.updated_at";
 
 fn job_view(row: &Row<'_>) -> rusqlite::Result<JobView> {
@@ -566,9 +597,11 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.write(move |conn| {
             let delivery_id: i64 = conn
-                .query_row("SELECT delivery_id FROM events WHERE id = ?1", [id.as_str()], |row| {
-                    row.get(0)
-                })
+                .query_row(
+                    "SELECT delivery_id FROM events WHERE id = ?1",
+                    [id.as_str()],
+                    |row| row.get(0),
+                )
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("event {id}")))?;
             routes
@@ -585,7 +618,9 @@ impl Store for SqliteStore {
     async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
         self.read(|conn| {
             let rows = conn
-                .prepare_cached("SELECT route, COUNT(*) FROM jobs WHERE state = 'pending' GROUP BY route")?
+                .prepare_cached(
+                    "SELECT route, COUNT(*) FROM jobs WHERE state = 'pending' GROUP BY route",
+                )?
                 .query_map([], |row| {
                     Ok(QueueDepth {
                         route: row.get(0)?,

@@ -1,0 +1,10 @@
+//! The router's behaviour through its real HTTP surface: real servers on port 0, real
+//! consumers on loopback, a real SQLite file.
+#![allow(clippy::unwrap_used)]
+
+mod admin;
+mod binary;
+mod fanout;
+mod health;
+mod helpers;
+mod webhook;
