@@ -76,7 +76,23 @@ CREATE INDEX IF NOT EXISTS events_by_delivery ON events (delivery_id);
 /// succeeded (so the savepoint is kept or rolled back) and a callback told the outcome of
 /// the commit.
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Write = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+type Work = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+
+/// Whether a write must be on disk before its caller hears back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// fsync at commit: a webhook acknowledged to Meta, an operator's retry or replay.
+    Synced,
+    /// Claims and settlements. Losing one to a power cut only means a job is sent again
+    /// (delivery is at least once); the next synced commit makes them durable anyway,
+    /// since the WAL is flushed in order.
+    Relaxed,
+}
+
+struct Write {
+    work: Work,
+    durability: Durability,
+}
 
 /// Whether this process serves (and owns the queue) or is a tool reading beside a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,13 +157,13 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    async fn write<T, F>(&self, durability: Durability, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let write: Write = Box::new(move |conn| {
+        let work: Work = Box::new(move |conn| {
             let result = work(conn);
             let ok = result.is_ok();
             let finish: Finish = Box::new(move |commit| {
@@ -164,7 +180,7 @@ impl SqliteStore {
         });
         self.inner
             .writer
-            .send(write)
+            .send(Write { work, durability })
             .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the store writer stopped")))?;
         answer
             .await
@@ -212,12 +228,23 @@ fn open_connection(path: &Path) -> anyhow::Result<Connection> {
 }
 
 fn run_writer(conn: Connection, receiver: mpsc::Receiver<Write>) {
+    let mut synced = true;
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match receiver.try_recv() {
                 Ok(write) => group.push(write),
                 Err(_) => break,
+            }
+        }
+        // `synchronous` is per connection and may change between transactions: a group
+        // that holds any acknowledged write pays the fsync, a group of claims does not.
+        let needs_sync = group.iter().any(|w| w.durability == Durability::Synced);
+        if needs_sync != synced {
+            let level = if needs_sync { "FULL" } else { "NORMAL" };
+            match conn.pragma_update(None, "synchronous", level) {
+                Ok(()) => synced = needs_sync,
+                Err(e) => tracing::error!(error = %e, "store: cannot set synchronous"),
             }
         }
         commit_group(&conn, group);
@@ -230,7 +257,7 @@ fn commit_group(conn: &Connection, group: Vec<Write>) {
         tracing::error!(error = %message, "store: cannot begin a transaction");
         for write in group {
             // Nothing runs: tell each caller its write did not happen.
-            let (_, finish) = noop_finish(write, conn);
+            let (_, finish) = noop_finish(write.work, conn);
             finish(Err(message.clone()));
         }
         return;
@@ -238,7 +265,7 @@ fn commit_group(conn: &Connection, group: Vec<Write>) {
     let mut finishers = Vec::with_capacity(group.len());
     for write in group {
         let savepoint = conn.execute_batch("SAVEPOINT write");
-        let (ok, finish) = write(conn);
+        let (ok, finish) = (write.work)(conn);
         let release = match (savepoint, ok) {
             (Ok(()), true) => conn.execute_batch("RELEASE write"),
             (Ok(()), false) => conn.execute_batch("ROLLBACK TO write; RELEASE write"),
@@ -261,7 +288,7 @@ fn commit_group(conn: &Connection, group: Vec<Write>) {
 
 /// Runs a write outside any transaction only to get its callback; used when the
 /// transaction could not even begin. The work itself is rolled back at once.
-fn noop_finish(write: Write, conn: &Connection) -> (bool, Finish) {
+fn noop_finish(write: Work, conn: &Connection) -> (bool, Finish) {
     let _ = conn.execute_batch("SAVEPOINT doomed");
     let result = write(conn);
     let _ = conn.execute_batch("ROLLBACK TO doomed; RELEASE doomed");
@@ -498,7 +525,8 @@ fn find_job(conn: &Connection, job: i64) -> Result<Option<JobView>, StoreError> 
 #[async_trait]
 impl Store for SqliteStore {
     async fn record_delivery(&self, delivery: NewDelivery) -> Result<Recorded, StoreError> {
-        self.write(move |conn| record(conn, &delivery)).await
+        self.write(Durability::Synced, move |conn| record(conn, &delivery))
+            .await
     }
 
     async fn claim_jobs(
@@ -510,14 +538,18 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let route = route.clone();
         let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        self.write(move |conn| claim(conn, &route, now, lease_until, limit))
-            .await
+        self.write(Durability::Relaxed, move |conn| {
+            claim(conn, &route, now, lease_until, limit)
+        })
+        .await
     }
 
     async fn settle_job(&self, job: i64, settlement: Settlement) -> Result<(), StoreError> {
         let now = super::now_millis();
-        self.write(move |conn| settle(conn, job, &settlement, now))
-            .await
+        self.write(Durability::Relaxed, move |conn| {
+            settle(conn, job, &settlement, now)
+        })
+        .await
     }
 
     async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobView>, StoreError> {
@@ -546,7 +578,7 @@ impl Store for SqliteStore {
     }
 
     async fn retry_job(&self, job: i64, now: Millis) -> Result<JobView, StoreError> {
-        self.write(move |conn| {
+        self.write(Durability::Synced, move |conn| {
             let changed = conn
                 .prepare_cached(
                     "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = ?2,
@@ -595,7 +627,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<Vec<i64>, StoreError> {
         let id = id.clone();
-        self.write(move |conn| {
+        self.write(Durability::Synced, move |conn| {
             let delivery_id: i64 = conn
                 .query_row(
                     "SELECT delivery_id FROM events WHERE id = ?1",
@@ -636,6 +668,6 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await?;
-        self.write(|_| Ok(())).await
+        self.write(Durability::Relaxed, |_| Ok(())).await
     }
 }
