@@ -1,1 +1,126 @@
 //! Wire types shared by the router, the dialer and wa-sim.
+//!
+//! - [`ws`]: the events the router pushes to agents over WebSocket (DESIGN §6).
+//! - [`api`]: the JSON bodies of the router's REST API (DESIGN §5).
+//! - [`graph`]: Meta's Graph API requests, answers and error envelope, as the router sends
+//!   them and wa-sim checks them.
+//! - [`webhook`]: Meta's webhook envelope, typed for the parts calling needs.
+//!
+//! Serde only, so it builds for `wasm32-unknown-unknown`.
+
+pub mod api;
+pub mod graph;
+pub mod webhook;
+pub mod ws;
+
+use serde::{Deserialize, Serialize};
+
+/// A WhatsApp user as Meta identifies them since April 2026: always a business-scoped
+/// user id (BSUID), a phone number only when Meta may share it, and a username only when
+/// the user adopted one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct User {
+    /// The BSUID, e.g. `US.13491208655302741918`. Empty only for records made before
+    /// Meta sent BSUIDs.
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+impl User {
+    /// What to show an agent: the name, else the username, else the number, else the id.
+    pub fn display_name(&self) -> &str {
+        self.name
+            .as_deref()
+            .or(self.username.as_deref())
+            .or(self.wa_id.as_deref())
+            .unwrap_or(&self.user_id)
+    }
+}
+
+/// How a user is addressed in a request: a phone number (digits, optional leading `+`) or
+/// a BSUID (`CC.` then alphanumerics, parent BSUIDs with `ENT.`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UserRef {
+    Phone(String),
+    Bsuid(String),
+}
+
+impl UserRef {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let digits = text.strip_prefix('+').unwrap_or(text);
+        if (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Self::Phone(digits.to_owned()));
+        }
+        if is_bsuid(text) {
+            return Ok(Self::Bsuid(text.to_owned()));
+        }
+        Err(format!(
+            "`{text}` is neither a phone number (6-15 digits) nor a WhatsApp user id like US.1349…"
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            UserRef::Phone(s) | UserRef::Bsuid(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for UserRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `CC.` + up to 128 alphanumerics, or a parent id `CC.ENT.` + alphanumerics.
+pub fn is_bsuid(text: &str) -> bool {
+    let Some((country, rest)) = text.split_once('.') else {
+        return false;
+    };
+    let rest = rest.strip_prefix("ENT.").unwrap_or(rest);
+    country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && (1..=128).contains(&rest.len())
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_addressed_by_phone_or_bsuid() {
+        assert_eq!(
+            UserRef::parse("+12125550100"),
+            Ok(UserRef::Phone("12125550100".into()))
+        );
+        assert_eq!(
+            UserRef::parse("US.13491208655302741918"),
+            Ok(UserRef::Bsuid("US.13491208655302741918".into()))
+        );
+        assert!(matches!(
+            UserRef::parse("US.ENT.11815799212886844830"),
+            Ok(UserRef::Bsuid(_))
+        ));
+        for bad in ["", "12", "abc", "us.123", "US.", "US.12-3", "+1 212 555"] {
+            assert!(UserRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_user_without_a_number_is_shown_by_username() {
+        let user = User {
+            user_id: "US.1".into(),
+            username: Some("@pablo".into()),
+            ..User::default()
+        };
+        assert_eq!(user.display_name(), "@pablo");
+    }
+}
