@@ -7,26 +7,31 @@
 # deliveries those runs owed. Prints a markdown report and saves it in bench/results/.
 #
 # Tunable through the environment: RATE (2000), DURATION (20), WARMUP (2), CONNECTIONS (64),
-# DRAIN_TIMEOUT (120 s to wait for deliveries), BENCH_TMPDIR (where the router's data goes).
+# DRAIN_TIMEOUT (seconds to wait for deliveries; 6 x DURATION + 60) and BENCH_TMPDIR (where
+# the router's data goes; TMPDIR or /tmp). BUILD=0 measures the binaries already built.
 set -euo pipefail
-
-RATE=${RATE:-2000}
-DURATION=${DURATION:-20}
-WARMUP=${WARMUP:-2}
-CONNECTIONS=${CONNECTIONS:-64}
-DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
-SECRET=test-app-secret
-
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-router=target/release/switchboard
-bench=target/release/switchboard-bench
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }
 die() {
     log "$*"
     exit 1
 }
+
+RATE=${RATE:-2000}
+DURATION=${DURATION:-20}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+for name in DURATION WARMUP CONNECTIONS; do
+    [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a whole number, got '${!name}'"
+done
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-$((DURATION * 6 + 60))}
+[[ $DRAIN_TIMEOUT =~ ^[0-9]+$ ]] || die "DRAIN_TIMEOUT must be a whole number"
+SECRET=test-app-secret
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+router=target/release/switchboard
+bench=target/release/switchboard-bench
 
 for tool in curl python3; do
     command -v "$tool" >/dev/null || die "needs $tool on PATH"
@@ -37,8 +42,12 @@ for name in $(compgen -e); do
 done
 
 build_cmd=(cargo build --release -p switchboard -p switchboard-bench)
-log "${build_cmd[*]}"
-"${build_cmd[@]}"
+if [[ ${BUILD:-1} == 0 ]]; then
+    build_cmd=("#" "${build_cmd[@]}" "(skipped: BUILD=0)")
+else
+    log "${build_cmd[*]}"
+    "${build_cmd[@]}"
+fi
 "$router" serve --help >/dev/null 2>&1 || die "$router has no working 'serve' subcommand yet"
 
 work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/switchboard-bench.XXXXXX")
@@ -59,6 +68,7 @@ cleanup() {
     if [[ $status -eq 0 ]]; then rm -rf "$work"; else log "logs kept in $work"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # Prints the value at a dotted key path of a JSON file.
 json_get() {
@@ -104,20 +114,28 @@ print(crm, calls)
 EOF
 }
 
+# Prints a sink's request count. Parsed in bash: this runs while the router is still
+# delivering, and a Python start-up per poll would take CPU from it.
+sink_requests() {
+    local stats
+    stats=$(curl -fsS "http://$1/stats")
+    [[ $stats =~ \"requests\":([0-9]+) ]] || die "unexpected sink stats: $stats"
+    echo "${BASH_REMATCH[1]}"
+}
+
 # Waits (at most DRAIN_TIMEOUT s) until both sinks have at least the given request counts.
-# Prints "complete" or "incomplete".
+# Prints "complete" or "incomplete". Rates come from the sinks' own timestamps, so the
+# polling interval does not affect them.
 wait_for_deliveries() {
     local want_crm=$1 want_calls=$2 crm calls
-    for _ in $(seq 1 $((DRAIN_TIMEOUT * 4))); do
-        sink_stats "$crm_addr" "$work/crm-poll.json"
-        sink_stats "$calls_addr" "$work/calls-poll.json"
-        crm=$(json_get "$work/crm-poll.json" requests)
-        calls=$(json_get "$work/calls-poll.json" requests)
+    for _ in $(seq 1 $((DRAIN_TIMEOUT * 2))); do
+        crm=$(sink_requests "$crm_addr")
+        calls=$(sink_requests "$calls_addr")
         if ((crm >= want_crm && calls >= want_calls)); then
             echo complete
             return
         fi
-        sleep 0.25
+        sleep 0.5
     done
     log "sinks have crm=$crm/$want_crm calls=$calls/$want_calls after ${DRAIN_TIMEOUT} s"
     echo incomplete
@@ -134,6 +152,16 @@ sample_rss() {
 }
 
 now_ms() { date +%s%3N; }
+
+# Runs a command with stdout to FILE, in the background so that a signal to this script is
+# acted on at once (bash defers traps until a foreground command ends), and waits for it.
+run_to() {
+    local out=$1
+    shift
+    "$@" >"$out" &
+    pids+=($!)
+    wait $!
+}
 
 # --- Sinks and router --------------------------------------------------------------------
 
@@ -203,7 +231,7 @@ common=(--url "$url" --secret "$SECRET" --duration "$DURATION" --warmup "$WARMUP
 rate_cmd=("$bench" ingest --rate "$RATE" "${common[@]}")
 log "${rate_cmd[*]}"
 rate_start_ms=$(now_ms)
-"${rate_cmd[@]}" >"$work/rate.out"
+run_to "$work/rate.out" "${rate_cmd[@]}"
 tail -n 1 "$work/rate.out" >"$work/rate.json"
 rate_end_ms=$(now_ms)
 read -r owed_crm owed_calls < <(owed_deliveries "$work/rate.json")
@@ -222,8 +250,10 @@ sample_rss "$router_pid" "$work/rss-saturate.jsonl" "$work/stop-sampling" \
 sampler_pid=$!
 pids+=("$sampler_pid")
 sat_start_ms=$(now_ms)
-"${sat_cmd[@]}" >"$work/saturate.out"
+run_to "$work/saturate.out" "${sat_cmd[@]}"
 sat_end_ms=$(now_ms)
+sink_stats "$crm_addr" "$work/crm-at-sat-end.json"
+sink_stats "$calls_addr" "$work/calls-at-sat-end.json"
 touch "$work/stop-sampling"
 wait "$sampler_pid" || true
 tail -n 1 "$work/saturate.out" >"$work/saturate.json"
@@ -242,12 +272,13 @@ sink_stats "$calls_addr" "$work/calls-final.json"
 stamp=$(date -u +%Y-%m-%d-%H%M%S)
 mkdir -p bench/results
 results=bench/results/ingest-$stamp.md
+when=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 if [[ -n $(git status --porcelain -- router protocol 2>/dev/null) ]]; then
     commit="$commit + uncommitted changes"
 fi
 
-STAMP=$stamp COMMIT=$commit RATE=$RATE CONNECTIONS=$CONNECTIONS \
+WHEN=$when COMMIT=$commit RATE=$RATE CONNECTIONS=$CONNECTIONS \
     UNAME=$(uname -a) NPROC=$(nproc) \
     CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) \
     FS=$(df -T "$work" | awk 'NR == 2 { print $2 }') \
@@ -290,6 +321,10 @@ def fanout(start_ms, end_ms, before, after):
     return got, got / window if window > 0 else 0.0, max(0, last - end_ms) / 1000
 
 
+def by_event(stats):
+    return ", ".join(f"`{event}` {count}" for event, count in stats["by_event"].items())
+
+
 rate, sat = load("rate.json"), load("saturate.json")
 crm_rate, calls_rate = load("crm-after-rate.json"), load("calls-after-rate.json")
 crm_end, calls_end = load("crm-final.json"), load("calls-final.json")
@@ -299,6 +334,12 @@ s_got, s_per_s, s_lag = fanout(
     int(env["SAT_START_MS"]), int(env["SAT_END_MS"]),
     [crm_rate["requests"], calls_rate["requests"]], [crm_end, calls_end])
 duplicates = crm_end["duplicates"] + calls_end["duplicates"]
+# Delivery alone: what arrived after saturation stopped, while the router only delivered.
+crm_stop, calls_stop = load("crm-at-sat-end.json"), load("calls-at-sat-end.json")
+d_got, d_per_s, _ = fanout(
+    int(env["SAT_END_MS"]), int(env["SAT_END_MS"]),
+    [crm_stop["requests"], calls_stop["requests"]], [crm_end, calls_end])
+drain_only = f"{d_got} / {d_per_s:.1f}" if s_lag >= 1 else "n/a (no backlog)"
 
 samples = []
 if os.path.exists(f"{work}/rss-saturate.jsonl"):
@@ -310,7 +351,7 @@ idle, after_rate, final = load("rss-idle.json"), load("rss-after-rate.json"), lo
 with open(f"{work}/switchboard.toml") as f:
     config = f.read().rstrip()
 
-print(f"""## Switchboard ingest benchmark, {env['STAMP']} UTC
+print(f"""## Switchboard ingest benchmark, {env['WHEN']}
 
 Router `{env['COMMIT']}` on {env['NPROC']} cores ({env['CPU']}); router data dir on {env['FS']}.
 Two routes, each to its own local sink: `crm` (message + message_status, event mode, signed)
@@ -326,11 +367,14 @@ from the start of a run (warm-up included) to the arrival of its last delivery.
 | due but never sent | {rate['missed']} | n/a |
 | deliveries received / per s | {r_got} / {r_per_s:.1f} | {s_got} / {s_per_s:.1f} |
 | last delivery after ingest stopped | {r_lag:.1f} s ({env['RATE_DRAIN']}) | {s_lag:.1f} s ({env['SAT_DRAIN']}) |
+| deliveries received / per s after ingest stopped | n/a | {drain_only} |
 
-Router memory (RSS): idle {mib(idle['vm_rss_kib'])}; after the fixed-rate run
-{mib(after_rate['vm_rss_kib'])}; during saturation, peak of {len(samples)} samples taken every
-0.5 s {mib(peak)}; at the end {mib(final['vm_rss_kib'])}, lifetime peak (VmHWM)
-{mib(final['vm_hwm_kib'])}. Deliveries the sinks received more than once: {duplicates}.
+| router RSS | idle | after fixed rate | saturation, peak of {len(samples)} samples (0.5 s apart) | at the end | lifetime peak (VmHWM) |
+|---|---|---|---|---|---|
+| | {mib(idle['vm_rss_kib'])} | {mib(after_rate['vm_rss_kib'])} | {mib(peak)} | {mib(final['vm_rss_kib'])} | {mib(final['vm_hwm_kib'])} |
+
+Deliveries the sinks received more than once: {duplicates}. By `x-switchboard-event` header:
+crm {by_event(crm_end)}; calls {by_event(calls_end)}.
 
 Fixed-rate run:
 {fence}

@@ -20,19 +20,19 @@ struct Fixture {
 const FIXTURES: [Fixture; 4] = [
     Fixture {
         name: "text-message",
-        raw: include_str!("../fixtures/01-text-message.json"),
+        raw: include_str!("../../fixtures/meta-webhooks/01-text-message.json"),
     },
     Fixture {
         name: "message-status",
-        raw: include_str!("../fixtures/02-message-status-delivered.json"),
+        raw: include_str!("../../fixtures/meta-webhooks/02-message-status-delivered.json"),
     },
     Fixture {
         name: "call-status",
-        raw: include_str!("../fixtures/08-call-status-ringing.json"),
+        raw: include_str!("../../fixtures/meta-webhooks/08-call-status-ringing.json"),
     },
     Fixture {
         name: "mixed-batch",
-        raw: include_str!("../fixtures/12-mixed-batch.json"),
+        raw: include_str!("../../fixtures/meta-webhooks/12-mixed-batch.json"),
     },
 ];
 
@@ -200,7 +200,7 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    /// From shared/fixtures/meta-webhooks/SIGNATURES.tsv (secret `test-app-secret`).
+    /// From fixtures/meta-webhooks/SIGNATURES.tsv (secret `test-app-secret`).
     const FIXTURE_SIGNATURES: [&str; 4] = [
         "sha256=4eda601bc0e7a0607b2709636ec9ddec36ae9aa299886b9b50b573b84ef23f0e",
         "sha256=cd213d83eb0737638a96fde595c221f00507b58662035fc53e97784006c85d5c",
