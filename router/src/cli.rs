@@ -106,3 +106,43 @@ pub async fn replay(settings: &Settings, event: &str, route: Option<&str>) -> an
     println!("event {event} queued again as delivery jobs {jobs:?}");
     Ok(())
 }
+
+/// `switchboard calling status`: the number's calling settings as Meta has them.
+pub async fn calling_status(settings: &Settings) -> anyhow::Result<()> {
+    let graph = crate::startup::graph_client(settings)?;
+    let current = graph.settings().await?;
+    let calling = current.calling.unwrap_or_default();
+    println!(
+        "calling: {}",
+        calling.status.as_deref().unwrap_or("(not reported)")
+    );
+    if let Some(icon) = &calling.call_icon_visibility {
+        println!("call icon: {icon}");
+    }
+    if let Some(callback) = &calling.callback_permission_status {
+        println!("callback permission: {callback}");
+    }
+    for (key, value) in &calling.other {
+        println!("{key}: {value}");
+    }
+    Ok(())
+}
+
+/// `switchboard calling enable|disable`.
+pub async fn set_calling(settings: &Settings, enabled: bool) -> anyhow::Result<()> {
+    let graph = crate::startup::graph_client(settings)?;
+    let status = if enabled { "ENABLED" } else { "DISABLED" };
+    graph
+        .update_settings(&switchboard_protocol::graph::Settings {
+            calling: Some(switchboard_protocol::graph::CallingSettings {
+                status: Some(status.to_owned()),
+                ..Default::default()
+            }),
+        })
+        .await?;
+    println!(
+        "calling is now {status} for number {}",
+        settings.meta.phone_number_id
+    );
+    Ok(())
+}

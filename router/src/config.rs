@@ -55,6 +55,16 @@ pub struct ServerSettings {
     /// Where the dialer's static files are served from.
     #[serde(default = "default_static_dir")]
     pub static_dir: PathBuf,
+    /// The most agent WebSockets open at once.
+    #[serde(default = "default_max_websockets")]
+    pub max_websockets: usize,
+    /// Origins besides `public_url`'s allowed to open the WebSocket.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+fn default_max_websockets() -> usize {
+    1000
 }
 
 fn default_max_body_bytes() -> usize {
@@ -94,11 +104,72 @@ pub enum OneOrMany {
     Many(Vec<SecretString>),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallSettings {
+    /// STUN/TURN servers handed to the dialer as they are.
     #[serde(default)]
     pub ice_servers: Vec<IceServer>,
+    /// A TURN server whose credentials are minted per agent from a shared secret.
+    #[serde(default)]
+    pub turn: Option<TurnSettings>,
+    /// How long the dialer waits for ICE gathering before sending what it has.
+    #[serde(default = "default_gathering_timeout", deserialize_with = "duration")]
+    pub ice_gathering_timeout: Duration,
+    /// Send permission requests as this approved template instead of the free-form
+    /// interactive message (which works only inside a customer-service window).
+    #[serde(default)]
+    pub permission_template: Option<TemplateSettings>,
+    /// The body of the free-form permission request.
+    #[serde(default)]
+    pub permission_request_text: Option<String>,
+    /// How long one Graph API request may take.
+    #[serde(default = "default_graph_timeout", deserialize_with = "duration")]
+    pub graph_timeout: Duration,
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        Self {
+            ice_servers: Vec::new(),
+            turn: None,
+            ice_gathering_timeout: default_gathering_timeout(),
+            permission_template: None,
+            permission_request_text: None,
+            graph_timeout: default_graph_timeout(),
+        }
+    }
+}
+
+fn default_gathering_timeout() -> Duration {
+    Duration::from_secs(3)
+}
+
+fn default_graph_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnSettings {
+    pub urls: Vec<String>,
+    /// coturn's `static-auth-secret`.
+    pub shared_secret: SecretString,
+    /// How long minted credentials stay valid.
+    #[serde(default = "default_turn_ttl", deserialize_with = "duration")]
+    pub ttl: Duration,
+}
+
+fn default_turn_ttl() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSettings {
+    pub name: String,
+    /// The template's language code, e.g. `en_US`.
+    pub language: String,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -245,6 +316,25 @@ impl Settings {
         self.listen_addr()?;
         reqwest::Url::parse(&self.server.public_url)
             .map_err(|e| invalid("server.public_url", e.to_string()))?;
+        if self.server.max_websockets == 0 {
+            return Err(invalid("server.max_websockets", "must be above zero"));
+        }
+        if let Some(turn) = &self.calls.turn {
+            if turn.urls.is_empty() {
+                return Err(invalid("calls.turn.urls", "list at least one turn: URL"));
+            }
+            if turn.shared_secret.expose_secret().is_empty() {
+                return Err(invalid("calls.turn.shared_secret", "must not be empty"));
+            }
+        }
+        for (i, server) in self.calls.ice_servers.iter().enumerate() {
+            if server.urls.is_empty() {
+                return Err(invalid(
+                    format!("calls.ice_servers[{i}].urls"),
+                    "list at least one URL",
+                ));
+            }
+        }
         if self.server.max_body_bytes == 0 {
             return Err(invalid("server.max_body_bytes", "must be above zero"));
         }
@@ -281,6 +371,13 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The origin browsers send for pages served from `public_url`.
+    pub fn public_origin(&self) -> String {
+        reqwest::Url::parse(&self.server.public_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::calls::{updates, Calling};
 use crate::fanout::routes::Routes;
 use crate::fanout::Wakers;
 use crate::meta::events;
@@ -31,6 +32,8 @@ pub struct Ingest {
     pub routes: Routes,
     pub wakers: Wakers,
     pub metrics: Metrics,
+    /// The calling plane, told about new calling events once they are stored.
+    pub calling: Option<Calling>,
 }
 
 impl Ingest {
@@ -54,6 +57,12 @@ impl Ingest {
             .iter()
             .map(|e| (e.id.clone(), e.kind.clone()))
             .collect();
+        let calling_events: Vec<(usize, EventKind, bytes::Bytes)> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| updates::wants(&e.kind))
+            .map(|(i, e)| (i, e.kind.clone(), e.payload.clone()))
+            .collect();
         let recorded = self
             .store
             .record_delivery(NewDelivery {
@@ -66,6 +75,7 @@ impl Ingest {
         for route in &recorded.routes_with_jobs {
             self.wakers.wake(route);
         }
+        self.tell_calling(calling_events, &recorded.duplicates);
         let mut receipt = Receipt {
             delivery_id: recorded.delivery_id,
             events: Vec::with_capacity(summary.len()),
@@ -89,5 +99,27 @@ impl Ingest {
             "delivery stored"
         );
         Ok(receipt)
+    }
+
+    /// Hands new calling events to the calling plane without holding up Meta's `200`.
+    /// They are already stored: if the process dies first, start-up replays them.
+    fn tell_calling(&self, events: Vec<(usize, EventKind, bytes::Bytes)>, duplicates: &[bool]) {
+        let Some(calling) = self.calling.clone() else {
+            return;
+        };
+        let fresh: Vec<_> = events
+            .into_iter()
+            .filter(|(i, _, _)| !duplicates.get(*i).copied().unwrap_or(false))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            for (_, kind, payload) in fresh {
+                if let Err(e) = calling.apply_event(&kind, &payload).await {
+                    tracing::error!(error = %e, %kind, "the calling plane could not apply an event");
+                }
+            }
+        });
     }
 }

@@ -8,11 +8,13 @@
 //! - [`ingest`]: what happens to a verified delivery before Meta hears `200`.
 //! - [`store`]: durable storage behind a trait; SQLite by default.
 //! - [`fanout`]: routes, outbound requests, retries and delivery workers.
-//! - [`agents`]: agent identities.
+//! - [`calls`]: the calling control plane: call and permission state, Meta's answers.
+//! - [`agents`]: agent identities, sessions, TURN credentials and the WebSocket hub.
 //! - [`http`]: thin handlers and the one place errors become responses.
 //! - [`cli`]: the command line's subcommands other than `serve`.
 
 pub mod agents;
+pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod fanout;

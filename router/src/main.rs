@@ -40,8 +40,23 @@ enum Command {
         #[arg(long)]
         route: Option<String>,
     },
+    /// Reads or changes the number's calling settings at Meta.
+    Calling {
+        #[command(subcommand)]
+        action: CallingAction,
+    },
     /// Prints the SHA-256 of a token read from stdin, for an agent's `token_sha256`.
     HashToken,
+}
+
+#[derive(Subcommand)]
+enum CallingAction {
+    /// Shows whether calling is enabled, and the other calling settings.
+    Status,
+    /// Turns calling on for the configured number.
+    Enable,
+    /// Turns calling off.
+    Disable,
 }
 
 #[derive(Subcommand)]
@@ -88,6 +103,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Replay { event_id, route } => {
             cli::replay(&load(&cli.config)?, &event_id, route.as_deref()).await
+        }
+        Command::Calling { action } => {
+            let settings = load(&cli.config)?;
+            match action {
+                CallingAction::Status => cli::calling_status(&settings).await,
+                CallingAction::Enable => cli::set_calling(&settings, true).await,
+                CallingAction::Disable => cli::set_calling(&settings, false).await,
+            }
         }
         Command::HashToken => {
             let mut token = String::new();

@@ -10,11 +10,17 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::agents::auth::Agents;
+use crate::agents::hub::Hub;
+use crate::agents::session::SessionKey;
+use crate::calls::{Calling, PermissionRequestStyle};
 use crate::config::Settings;
 use crate::fanout::routes::{Route, Routes};
 use crate::fanout::{self, Wakers};
+use crate::http::agents::{DialerSettings, TurnMint};
+use crate::http::ws::AllowedOrigins;
 use crate::http::{self, webhook::WebhookAuth};
 use crate::ingest::Ingest;
+use crate::meta::graph::GraphClient;
 use crate::store::sqlite::OpenMode;
 use crate::store::{SqliteStore, Store};
 use crate::telemetry::Metrics;
@@ -41,7 +47,23 @@ impl Application {
                 .map_err(anyhow::Error::msg)?,
         );
         let agents = Agents::from_settings(&settings.agents).map_err(anyhow::Error::msg)?;
+        let session_key = SessionKey::load_or_create(&settings.server.data_dir)?;
         let metrics = Metrics::new();
+        let hub = Hub::new(settings.server.max_websockets);
+        let calling = Calling::new(
+            store.clone(),
+            graph_client(&settings)?,
+            Arc::new(hub.clone()),
+            permission_style(&settings),
+        );
+        let recovering = calling.clone();
+        tokio::spawn(async move {
+            match recovering.recover().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "recent calling events replayed"),
+                Err(e) => tracing::error!(error = %e, "cannot replay recent calling events"),
+            }
+        });
         let wakers = Wakers::for_routes(&routes);
         let shutdown = CancellationToken::new();
         let workers =
@@ -52,6 +74,7 @@ impl Application {
             routes: routes.clone(),
             wakers: wakers.clone(),
             metrics: metrics.clone(),
+            calling: Some(calling.clone()),
         });
         let webhook_auth = web::Data::new(WebhookAuth {
             secrets: settings.app_secrets()?,
@@ -63,6 +86,16 @@ impl Application {
         let wakers = web::Data::new(wakers);
         let metrics = web::Data::new(metrics);
         let agents = web::Data::new(agents);
+        let session_key = web::Data::new(session_key);
+        let dialer = web::Data::new(dialer_settings(&settings));
+        let origins = web::Data::new(AllowedOrigins(
+            std::iter::once(settings.public_origin())
+                .chain(settings.server.allowed_origins.iter().cloned())
+                .collect(),
+        ));
+        let hub = web::Data::new(hub);
+        let calling = web::Data::new(calling);
+        let static_dir = settings.server.static_dir.clone();
 
         let address = settings.listen_addr()?;
         let listener =
@@ -78,9 +111,19 @@ impl Application {
                 .app_data(wakers.clone())
                 .app_data(metrics.clone())
                 .app_data(agents.clone())
+                .app_data(session_key.clone())
+                .app_data(dialer.clone())
+                .app_data(origins.clone())
+                .app_data(hub.clone())
+                .app_data(calling.clone())
+                .app_data(web::JsonConfig::default().limit(256 * 1024))
                 .configure(http::webhook::configure)
                 .configure(http::health::configure)
                 .configure(http::admin::configure)
+                .configure(http::agents::configure)
+                .configure(http::calls::configure)
+                .configure(http::ws::configure)
+                .configure(|cfg| serve_dialer(cfg, &static_dir))
         })
         .listen(listener)?
         .shutdown_timeout(10)
@@ -115,5 +158,61 @@ impl Application {
             let _ = worker.await;
         }
         result.context("the HTTP server failed")
+    }
+}
+
+/// The Graph API client for the configured business number.
+pub fn graph_client(settings: &Settings) -> anyhow::Result<GraphClient> {
+    let base = reqwest::Url::parse(&settings.meta.graph_api_base)
+        .context("meta.graph_api_base is not a URL")?;
+    GraphClient::new(
+        base,
+        settings.meta.graph_api_version.clone(),
+        settings.meta.phone_number_id.clone(),
+        settings.meta.access_token.clone(),
+        settings.calls.graph_timeout,
+    )
+}
+
+fn permission_style(settings: &Settings) -> PermissionRequestStyle {
+    match &settings.calls.permission_template {
+        Some(template) => PermissionRequestStyle::Template {
+            name: template.name.clone(),
+            language: template.language.clone(),
+        },
+        None => PermissionRequestStyle::Interactive {
+            text: settings.calls.permission_request_text.clone(),
+        },
+    }
+}
+
+fn dialer_settings(settings: &Settings) -> DialerSettings {
+    DialerSettings {
+        ice_servers: settings
+            .calls
+            .ice_servers
+            .iter()
+            .map(|s| switchboard_protocol::api::IceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone(),
+                credential: s.credential.clone(),
+            })
+            .collect(),
+        turn: settings.calls.turn.as_ref().map(|turn| TurnMint {
+            urls: turn.urls.clone(),
+            secret: turn.shared_secret.clone(),
+            ttl_secs: i64::try_from(turn.ttl.as_secs()).unwrap_or(i64::MAX),
+        }),
+        phone_number_id: settings.meta.phone_number_id.clone(),
+        ice_gathering_timeout_ms: u32::try_from(settings.calls.ice_gathering_timeout.as_millis())
+            .unwrap_or(u32::MAX),
+        secure_cookies: settings.server.public_url.starts_with("https://"),
+    }
+}
+
+/// The dialer's page and bundle, when the directory exists (it is built by `make run`).
+fn serve_dialer(cfg: &mut web::ServiceConfig, dir: &std::path::Path) {
+    if dir.is_dir() {
+        cfg.service(actix_files::Files::new("/", dir).index_file("index.html"));
     }
 }

@@ -43,6 +43,13 @@ impl Agents {
             .map(Self)
     }
 
+    pub fn named(&self, name: &str) -> Option<Agent> {
+        self.0
+            .iter()
+            .find(|e| e.agent.name == name)
+            .map(|e| e.agent.clone())
+    }
+
     /// The agent holding `token`. Every entry is compared, in constant time, so the time
     /// taken says nothing about which entry (if any) matched.
     pub fn authenticate(&self, token: &str) -> Option<Agent> {
@@ -68,8 +75,20 @@ fn identify(req: &HttpRequest) -> Result<Agent, ApiError> {
     let agents = req
         .app_data::<web::Data<Agents>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("agents are not configured")))?;
-    let token = bearer_token(req).ok_or(ApiError::Unauthorized)?;
-    agents.authenticate(token).ok_or(ApiError::Unauthorized)
+    if let Some(token) = bearer_token(req) {
+        return agents.authenticate(token).ok_or(ApiError::Unauthorized);
+    }
+    let cookie = req
+        .cookie(super::session::COOKIE)
+        .ok_or(ApiError::Unauthorized)?;
+    let key = req
+        .app_data::<web::Data<super::session::SessionKey>>()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("sessions are not configured")))?;
+    let name = key
+        .verify(cookie.value(), crate::store::now_millis() / 1000)
+        .ok_or(ApiError::Unauthorized)?;
+    // The configuration is the truth: an agent removed from it loses its sessions.
+    agents.named(&name).ok_or(ApiError::Unauthorized)
 }
 
 impl FromRequest for Agent {

@@ -1,3 +1,6 @@
-//! Agents: who may use the API, and (later) the WebSocket hub they listen on.
+//! Agents: who may use the API, their sessions, and the WebSocket hub they listen on.
 
 pub mod auth;
+pub mod hub;
+pub mod session;
+pub mod turn;

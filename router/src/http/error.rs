@@ -3,7 +3,9 @@
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::calls::CallingError;
 use crate::fanout::AdminError;
+use crate::meta::graph::GraphError;
 use crate::meta::signature::SignatureError;
 use crate::store::StoreError;
 
@@ -21,6 +23,18 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("this origin may not open the WebSocket")]
+    ForbiddenOrigin,
+    #[error("{0}")]
+    Busy(String),
+    #[error("{message}")]
+    Calling {
+        status: u16,
+        code: &'static str,
+        message: String,
+        meta_code: Option<i64>,
+        retry_at: Option<i64>,
+    },
     #[error("the body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
     #[error("the store is unavailable; try again")]
@@ -36,6 +50,9 @@ impl ApiError {
             ApiError::BadSignature(_) => "bad_signature",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden => "forbidden",
+            ApiError::ForbiddenOrigin => "forbidden_origin",
+            ApiError::Busy(_) => "busy",
+            ApiError::Calling { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -50,7 +67,11 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::BadSignature(_) | ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Calling { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -67,9 +88,29 @@ impl ResponseError for ApiError {
             _ => {}
         }
         // The Display text of 5xx variants is fixed and says nothing internal.
-        HttpResponse::build(self.status_code()).json(json!({
-            "error": { "code": self.code(), "message": self.to_string() }
-        }))
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        if let ApiError::Calling {
+            meta_code,
+            retry_at,
+            ..
+        } = self
+        {
+            if let Some(code) = meta_code {
+                error["meta_code"] = json!(code);
+            }
+            if let Some(at) = retry_at {
+                error["retry_at"] = json!(at);
+            }
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::Calling {
+            retry_at: Some(at), ..
+        } = self
+        {
+            let wait = (at - crate::store::now_millis() / 1000).max(1);
+            response.insert_header(("Retry-After", wait.to_string()));
+        }
+        response.json(json!({ "error": error }))
     }
 }
 
@@ -89,6 +130,62 @@ impl From<AdminError> for ApiError {
             AdminError::UnknownRoute(_) => ApiError::NotFound(e.to_string()),
             AdminError::NoMatchingRoute(_) => ApiError::Conflict(e.to_string()),
             AdminError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CallingError> for ApiError {
+    fn from(e: CallingError) -> Self {
+        let calling = |status: u16, code: &'static str, message: String| ApiError::Calling {
+            status,
+            code,
+            message,
+            meta_code: None,
+            retry_at: None,
+        };
+        match e {
+            CallingError::Invalid(why) => ApiError::BadRequest(why),
+            CallingError::NotFound(what) => ApiError::NotFound(format!("{what} does not exist")),
+            CallingError::Conflict(why) => ApiError::Conflict(why),
+            CallingError::Claimed { agent } => {
+                calling(409, "claimed", format!("this call was taken by {agent}"))
+            }
+            CallingError::Limited { reason, retry_at } => ApiError::Calling {
+                status: 429,
+                code: "limited",
+                message: reason,
+                meta_code: None,
+                retry_at: Some(retry_at),
+            },
+            CallingError::Meta(graph) => graph.into(),
+            CallingError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Meta's refusals become 4xx the agent can act on, keeping Meta's code; Meta's own
+/// failures become 502/504.
+impl From<GraphError> for ApiError {
+    fn from(e: GraphError) -> Self {
+        let message = e.to_string();
+        let (status, code) = match &e {
+            GraphError::Meta { code, status, .. } => match code {
+                138006 => (403, "no_permission"),
+                138003 => (409, "duplicate_call"),
+                138002 | 138005 | 138009 | 138012 | 613 => (429, "meta_limit"),
+                138000 | 138014 | 138015 | 131055 => (409, "calling_unavailable"),
+                _ if *status >= 500 => (502, "meta_error"),
+                _ => (422, "meta_refused"),
+            },
+            GraphError::Timeout(_) => (504, "meta_timeout"),
+            GraphError::Transport(_) | GraphError::Unexpected { .. } => (502, "meta_unreachable"),
+        };
+        ApiError::Calling {
+            status,
+            code,
+            message,
+            meta_code: e.meta_code(),
+            retry_at: None,
         }
     }
 }

@@ -1,4 +1,5 @@
 //! Everything that speaks Meta's language: signatures and webhook events.
 
 pub mod events;
+pub mod graph;
 pub mod signature;

@@ -15,6 +15,8 @@ use serde::Serialize;
 
 pub use sqlite::SqliteStore;
 
+use crate::calls::model::Call;
+use crate::calls::permissions::Permission;
 use crate::config::ForwardMode;
 use crate::fanout::routes::RouteName;
 use crate::meta::events::{EventId, EventKind};
@@ -183,6 +185,20 @@ pub struct QueueDepth {
     pub pending: u64,
 }
 
+/// A value and the version it was read at, for compare-and-set.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: i64,
+}
+
+/// A stored event replayed into the calling plane at start-up.
+#[derive(Debug, Clone)]
+pub struct CallingEvent {
+    pub kind: EventKind,
+    pub payload: Bytes,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Records the delivery, its events and the jobs owed, atomically and durably. Events
@@ -219,4 +235,45 @@ pub trait Store: Send + Sync + 'static {
 
     /// Succeeds when the store can serve reads and writes.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Inserts a new call. With `one_per_user`, fails with `Conflict` if the same user
+    /// (by phone number or BSUID) already has a live call: checked and written atomically.
+    async fn insert_call(&self, call: &Call, one_per_user: bool) -> Result<i64, StoreError>;
+
+    async fn load_call(&self, id: &str) -> Result<Option<Versioned<Call>>, StoreError>;
+
+    /// Writes `call` if it is still at `version`; `Conflict` otherwise.
+    async fn update_call(&self, call: &Call, version: i64) -> Result<i64, StoreError>;
+
+    /// Replaces the placeholder `local_id` by `call` under Meta's id, which may already
+    /// exist at `version` (a webhook can beat Meta's API answer).
+    async fn promote_call(
+        &self,
+        local_id: &str,
+        call: &Call,
+        version: Option<i64>,
+    ) -> Result<i64, StoreError>;
+
+    /// The call log, newest first; `before` pages by creation time (Unix seconds).
+    async fn list_calls(&self, before: Option<i64>, limit: usize) -> Result<Vec<Call>, StoreError>;
+
+    async fn live_calls(&self) -> Result<Vec<Call>, StoreError>;
+
+    /// The permission record of a user known by phone number and/or BSUID.
+    async fn load_permission(
+        &self,
+        phone: Option<&str>,
+        bsuid: Option<&str>,
+    ) -> Result<Option<Versioned<Permission>>, StoreError>;
+
+    /// Writes a permission record if still at `version` (`None`: a new record).
+    async fn save_permission(
+        &self,
+        permission: &Permission,
+        version: Option<i64>,
+    ) -> Result<i64, StoreError>;
+
+    /// Calling events (calls, call statuses, permission replies) received since `since`,
+    /// in order, so state lost to a crash between commit and processing is rebuilt.
+    async fn calling_events_since(&self, since: Millis) -> Result<Vec<CallingEvent>, StoreError>;
 }

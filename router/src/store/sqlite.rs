@@ -19,9 +19,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use tokio::sync::oneshot;
 
 use super::{
-    ClaimedJob, JobBody, JobFilter, JobState, JobView, Millis, NewDelivery, QueueDepth, Recorded,
-    Settlement, Store, StoreError, StoredEvent,
+    CallingEvent, ClaimedJob, JobBody, JobFilter, JobState, JobView, Millis, NewDelivery,
+    QueueDepth, Recorded, Settlement, Store, StoreError, StoredEvent, Versioned,
 };
+use crate::calls::model::Call;
+use crate::calls::permissions::Permission;
 use crate::config::ForwardMode;
 use crate::fanout::routes::RouteName;
 use crate::meta::events::{EventId, EventKind};
@@ -70,6 +72,26 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (route, next_attempt_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
 CREATE INDEX IF NOT EXISTS events_by_delivery ON events (delivery_id);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (received_at);
+CREATE TABLE IF NOT EXISTS calls (
+    id           TEXT PRIMARY KEY,
+    user_phone   TEXT,
+    user_bsuid   TEXT,
+    live         INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    doc          TEXT NOT NULL,
+    version      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_live_phone ON calls (user_phone) WHERE live = 1;
+CREATE INDEX IF NOT EXISTS calls_live_bsuid ON calls (user_bsuid) WHERE live = 1;
+CREATE INDEX IF NOT EXISTS calls_by_time ON calls (created_at DESC, id);
+CREATE TABLE IF NOT EXISTS permissions (
+    id           INTEGER PRIMARY KEY,
+    user_phone   TEXT UNIQUE,
+    user_bsuid   TEXT UNIQUE,
+    doc          TEXT NOT NULL,
+    version      INTEGER NOT NULL
+);
 "#;
 
 /// A write run by the writer thread inside its own savepoint. It returns whether it
@@ -522,6 +544,85 @@ fn find_job(conn: &Connection, job: i64) -> Result<Option<JobView>, StoreError> 
         .optional()?)
 }
 
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Unavailable(e.into()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(e.into()))
+}
+
+/// The keys a user is found by: phone number and BSUID, either may be missing.
+fn user_keys(user: &switchboard_protocol::User) -> (Option<&str>, Option<&str>) {
+    let bsuid = (!user.user_id.is_empty()).then_some(user.user_id.as_str());
+    (user.wa_id.as_deref(), bsuid)
+}
+
+fn live_call_of_user(conn: &Connection, call: &Call) -> Result<Option<String>, StoreError> {
+    let (phone, bsuid) = user_keys(&call.user);
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM calls WHERE live = 1 AND id != ?3
+               AND ((?1 IS NOT NULL AND user_phone = ?1) OR (?2 IS NOT NULL AND user_bsuid = ?2))
+             LIMIT 1",
+        )?
+        .query_row(params![phone, bsuid, call.id], |row| row.get(0))
+        .optional()?)
+}
+
+fn write_call(conn: &Connection, call: &Call, version: i64) -> Result<(), StoreError> {
+    let (phone, bsuid) = user_keys(&call.user);
+    conn.prepare_cached(
+        "INSERT INTO calls (id, user_phone, user_bsuid, live, created_at, doc, version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET user_phone = ?2, user_bsuid = ?3, live = ?4,
+             created_at = ?5, doc = ?6, version = ?7",
+    )?
+    .execute(params![
+        call.id,
+        phone,
+        bsuid,
+        call.is_live(),
+        call.created_at,
+        to_json(call)?,
+        version
+    ])?;
+    Ok(())
+}
+
+fn call_version(conn: &Connection, id: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT version FROM calls WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?)
+}
+
+fn check_version(found: Option<i64>, expected: Option<i64>, what: &str) -> Result<i64, StoreError> {
+    if found == expected {
+        Ok(expected.map_or(1, |v| v + 1))
+    } else {
+        Err(StoreError::Conflict(format!("{what} changed meanwhile")))
+    }
+}
+
+fn permission_rows(
+    conn: &Connection,
+    phone: Option<&str>,
+    bsuid: Option<&str>,
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, doc, version FROM permissions
+             WHERE (?1 IS NOT NULL AND user_phone = ?1) OR (?2 IS NOT NULL AND user_bsuid = ?2)
+             ORDER BY version DESC",
+        )?
+        .query_map(params![phone, bsuid], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn record_delivery(&self, delivery: NewDelivery) -> Result<Recorded, StoreError> {
@@ -669,5 +770,171 @@ impl Store for SqliteStore {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await?;
         self.write(Durability::Relaxed, |_| Ok(())).await
+    }
+
+    async fn insert_call(&self, call: &Call, one_per_user: bool) -> Result<i64, StoreError> {
+        let call = call.clone();
+        self.write(Durability::Synced, move |conn| {
+            if call_version(conn, &call.id)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "call {} already exists",
+                    call.id
+                )));
+            }
+            if one_per_user {
+                if let Some(live) = live_call_of_user(conn, &call)? {
+                    return Err(StoreError::Conflict(format!(
+                        "{} already has a live call ({live})",
+                        call.user.display_name()
+                    )));
+                }
+            }
+            write_call(conn, &call, 1)?;
+            Ok(1)
+        })
+        .await
+    }
+
+    async fn load_call(&self, id: &str) -> Result<Option<Versioned<Call>>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let row: Option<(String, i64)> = conn
+                .prepare_cached("SELECT doc, version FROM calls WHERE id = ?1")?
+                .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            row.map(|(doc, version)| {
+                Ok(Versioned {
+                    value: from_json(&doc)?,
+                    version,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn update_call(&self, call: &Call, version: i64) -> Result<i64, StoreError> {
+        let call = call.clone();
+        self.write(Durability::Synced, move |conn| {
+            let next = check_version(call_version(conn, &call.id)?, Some(version), "the call")?;
+            write_call(conn, &call, next)?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn promote_call(
+        &self,
+        local_id: &str,
+        call: &Call,
+        version: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let (local_id, call) = (local_id.to_owned(), call.clone());
+        self.write(Durability::Synced, move |conn| {
+            let next = check_version(call_version(conn, &call.id)?, version, "the call")?;
+            conn.prepare_cached("DELETE FROM calls WHERE id = ?1")?
+                .execute([&local_id])?;
+            write_call(conn, &call, next)?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn list_calls(&self, before: Option<i64>, limit: usize) -> Result<Vec<Call>, StoreError> {
+        self.read(move |conn| {
+            let docs: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT doc FROM calls WHERE (?1 IS NULL OR created_at < ?1)
+                     ORDER BY created_at DESC, id LIMIT ?2",
+                )?
+                .query_map(
+                    params![before, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |row| row.get(0),
+                )?
+                .collect::<Result<_, _>>()?;
+            docs.iter().map(|d| from_json(d)).collect()
+        })
+        .await
+    }
+
+    async fn live_calls(&self) -> Result<Vec<Call>, StoreError> {
+        self.read(|conn| {
+            let docs: Vec<String> = conn
+                .prepare_cached("SELECT doc FROM calls WHERE live = 1 ORDER BY created_at")?
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            docs.iter().map(|d| from_json(d)).collect()
+        })
+        .await
+    }
+
+    async fn load_permission(
+        &self,
+        phone: Option<&str>,
+        bsuid: Option<&str>,
+    ) -> Result<Option<Versioned<Permission>>, StoreError> {
+        let (phone, bsuid) = (phone.map(str::to_owned), bsuid.map(str::to_owned));
+        self.read(move |conn| {
+            permission_rows(conn, phone.as_deref(), bsuid.as_deref())?
+                .into_iter()
+                .next()
+                .map(|(_, doc, version)| {
+                    Ok(Versioned {
+                        value: from_json(&doc)?,
+                        version,
+                    })
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn save_permission(
+        &self,
+        permission: &Permission,
+        version: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let permission = permission.clone();
+        self.write(Durability::Synced, move |conn| {
+            let (phone, bsuid) = user_keys(&permission.user);
+            let rows = permission_rows(conn, phone, bsuid)?;
+            let next = check_version(rows.first().map(|r| r.2), version, "the permission")?;
+            // A user first known by number and later by BSUID (or the reverse) may have two
+            // records; the one being saved carries what both knew, so the others go.
+            for (id, _, _) in &rows {
+                conn.prepare_cached("DELETE FROM permissions WHERE id = ?1")?
+                    .execute([id])?;
+            }
+            conn.prepare_cached(
+                "INSERT INTO permissions (user_phone, user_bsuid, doc, version) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![phone, bsuid, to_json(&permission)?, next])?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn calling_events_since(&self, since: Millis) -> Result<Vec<CallingEvent>, StoreError> {
+        self.read(move |conn| {
+            let rows: Vec<(String, Vec<u8>)> = conn
+                .prepare_cached(
+                    "SELECT kind, payload FROM events
+                     WHERE received_at >= ?1
+                       AND (kind LIKE 'call:%' OR kind LIKE 'call_status:%' OR kind LIKE 'call_permission_reply:%')
+                     ORDER BY delivery_id, rowid",
+                )?
+                .query_map([since], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(kind, payload)| {
+                    Some(CallingEvent {
+                        kind: EventKind::parse(&kind)?,
+                        payload: Bytes::from(payload),
+                    })
+                })
+                .collect())
+        })
+        .await
     }
 }

@@ -1,0 +1,262 @@
+//! Reading call and permission webhooks (each stored as a one-item Meta envelope) into
+//! the updates the state machines take.
+
+use switchboard_protocol::api::Direction;
+use switchboard_protocol::webhook::{
+    Call as MetaCall, ChangeValue, Contact, Envelope, ErrorItem, Message, Status,
+};
+use switchboard_protocol::ws::{CallError, CallStatus, PermissionResponse};
+use switchboard_protocol::User;
+
+use super::model::CallUpdate;
+use crate::meta::events::{EventKind, Kind};
+
+/// What a calling-related event says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    Call { call_id: String, update: CallUpdate },
+    Permission(PermissionReply),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermissionReply {
+    pub user: User,
+    pub response: PermissionResponse,
+    pub permanent: bool,
+    pub expires_at: Option<i64>,
+    pub at: i64,
+}
+
+/// The events the calling plane reads.
+pub fn wants(kind: &EventKind) -> bool {
+    match kind.kind {
+        Kind::Call | Kind::CallStatus | Kind::CallPermissionReply => true,
+        Kind::Message | Kind::MessageStatus | Kind::Other => false,
+    }
+}
+
+/// Reads one event's payload; `None` for anything that is not a well-formed calling event
+/// (it is still stored and forwarded, just not acted on).
+pub fn read(kind: &EventKind, payload: &[u8], now: i64) -> Option<Update> {
+    let envelope: Envelope = serde_json::from_slice(payload).ok()?;
+    let value = &envelope.first_change()?.value;
+    match kind.kind {
+        Kind::Call => read_call(value, value.calls.first()?, now),
+        Kind::CallStatus => read_status(value, value.statuses.first()?, now),
+        Kind::CallPermissionReply => read_permission(value, value.messages.first()?, now),
+        Kind::Message | Kind::MessageStatus | Kind::Other => None,
+    }
+}
+
+fn contact_user(contact: Option<&Contact>) -> User {
+    contact.map_or_else(User::default, |c| User {
+        user_id: c.user_id.clone().unwrap_or_default(),
+        wa_id: c.wa_id.clone(),
+        name: c.profile.name.clone(),
+        username: c.profile.username.clone(),
+    })
+}
+
+/// The user from the item's own fields first, then from `contacts[0]` (research §12.9).
+fn user(value: &ChangeValue, user_id: Option<&String>, phone: Option<&String>) -> User {
+    let mut user = contact_user(value.contacts.first());
+    if let Some(id) = user_id {
+        user.user_id.clone_from(id);
+    }
+    if let Some(phone) = phone {
+        user.wa_id = Some(phone.clone());
+    }
+    user
+}
+
+fn first_error(item: &[ErrorItem], value: &ChangeValue) -> Option<CallError> {
+    item.first().or(value.errors.first()).map(|e| CallError {
+        meta_code: Some(e.code),
+        message: e
+            .message
+            .clone()
+            .or_else(|| e.title.clone())
+            .unwrap_or_else(|| format!("Meta error {}", e.code)),
+    })
+}
+
+fn read_call(value: &ChangeValue, call: &MetaCall, now: i64) -> Option<Update> {
+    let at = call.timestamp.map_or(now, |t| t.0);
+    let (direction, user) = if call.is_user_initiated() {
+        (
+            Direction::Incoming,
+            user(value, call.from_user_id.as_ref(), call.from.as_ref()),
+        )
+    } else {
+        (
+            Direction::Outgoing,
+            user(value, call.to_user_id.as_ref(), call.to.as_ref()),
+        )
+    };
+    let update = match call.event.as_str() {
+        "connect" => {
+            let sdp = call.session.as_ref()?.sdp.clone();
+            match direction {
+                Direction::Incoming => CallUpdate::IncomingConnect {
+                    user,
+                    business_number: call.to.clone(),
+                    offer: sdp,
+                    at,
+                },
+                Direction::Outgoing => CallUpdate::OutgoingConnect {
+                    user,
+                    answer: sdp,
+                    at,
+                },
+            }
+        }
+        "terminate" => CallUpdate::Terminate {
+            user,
+            direction,
+            completed: call
+                .status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("COMPLETED")),
+            start: call.start_time.map(|t| t.0),
+            end: call.end_time.map(|t| t.0),
+            duration: call.duration,
+            error: first_error(&call.errors, value),
+            at,
+        },
+        _ => return None,
+    };
+    Some(Update::Call {
+        call_id: call.id.clone(),
+        update,
+    })
+}
+
+fn read_status(value: &ChangeValue, status: &Status, now: i64) -> Option<Update> {
+    let call_status = match status.status.to_ascii_uppercase().as_str() {
+        "RINGING" => CallStatus::Ringing,
+        "ACCEPTED" => CallStatus::Accepted,
+        "REJECTED" => CallStatus::Rejected,
+        _ => return None,
+    };
+    Some(Update::Call {
+        call_id: status.id.clone(),
+        update: CallUpdate::Status {
+            user: user(
+                value,
+                status.recipient_user_id.as_ref(),
+                status.recipient_id.as_ref(),
+            ),
+            direction: Direction::Outgoing,
+            status: call_status,
+            at: status.timestamp.map_or(now, |t| t.0),
+        },
+    })
+}
+
+fn read_permission(value: &ChangeValue, message: &Message, now: i64) -> Option<Update> {
+    let reply = message
+        .interactive
+        .as_ref()?
+        .call_permission_reply
+        .as_ref()?;
+    let response = match reply.response.as_str() {
+        "accept" => PermissionResponse::Accept,
+        "reject" => PermissionResponse::Reject,
+        _ => return None,
+    };
+    Some(Update::Permission(PermissionReply {
+        user: user(value, message.from_user_id.as_ref(), message.from.as_ref()),
+        response,
+        permanent: reply.is_permanent,
+        expires_at: reply.expiration_timestamp.map(|t| t.0),
+        at: message.timestamp.map_or(now, |t| t.0),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::events::split;
+    use crate::meta::signature::{verify, AppSecret};
+    use secrecy::SecretString;
+
+    fn fixture_updates(name: &str) -> Vec<Update> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/meta-webhooks")
+            .join(name);
+        let body = bytes::Bytes::from(std::fs::read(path).unwrap());
+        let secret = AppSecret::parse(SecretString::from("k".to_owned())).unwrap();
+        let delivery = verify(
+            std::slice::from_ref(&secret),
+            Some(&secret.sign(&body)),
+            body,
+        )
+        .unwrap();
+        split(&delivery)
+            .iter()
+            .filter(|e| wants(&e.kind))
+            .map(|e| read(&e.kind, &e.payload, 0).expect("a calling event reads"))
+            .collect()
+    }
+
+    #[test]
+    fn a_user_initiated_connect_carries_the_offer_and_the_caller() {
+        let updates = fixture_updates("06-call-connect-user-initiated-offer.json");
+        let Update::Call {
+            call_id,
+            update:
+                CallUpdate::IncomingConnect {
+                    user,
+                    offer,
+                    business_number,
+                    ..
+                },
+        } = &updates[0]
+        else {
+            panic!("{updates:?}");
+        };
+        assert!(call_id.starts_with("wacid."));
+        assert_eq!(user.user_id, "US.10293847561029384756");
+        assert_eq!(user.wa_id.as_deref(), Some("12125550100"));
+        assert_eq!(user.name.as_deref(), Some("Asha Verma"));
+        assert_eq!(business_number.as_deref(), Some("15550783881"));
+        assert!(offer.contains("a=ice-lite"));
+    }
+
+    #[test]
+    fn every_calling_fixture_reads() {
+        for (file, count) in [
+            ("04-call-permission-reply-accept.json", 1),
+            ("05-call-permission-reply-reject.json", 1),
+            ("07-call-connect-business-initiated-answer.json", 1),
+            ("08-call-status-ringing.json", 1),
+            ("09-call-status-accepted.json", 1),
+            ("10-call-status-rejected.json", 1),
+            ("11-call-terminate-completed.json", 1),
+            ("12-mixed-batch.json", 1),
+        ] {
+            assert_eq!(fixture_updates(file).len(), count, "{file}");
+        }
+        let terminate = fixture_updates("11-call-terminate-completed.json");
+        assert!(matches!(
+            &terminate[0],
+            Update::Call {
+                update: CallUpdate::Terminate {
+                    completed: true,
+                    duration: Some(95),
+                    ..
+                },
+                ..
+            }
+        ));
+        let accept = fixture_updates("04-call-permission-reply-accept.json");
+        assert!(matches!(
+            &accept[0],
+            Update::Permission(PermissionReply {
+                response: PermissionResponse::Accept,
+                permanent: true,
+                ..
+            })
+        ));
+    }
+}

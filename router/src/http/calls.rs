@@ -1,0 +1,110 @@
+//! The agents' calling API (DESIGN §5): calls, the call log and permissions.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use switchboard_protocol::api::{AcceptCall, CallLog, CallPlaced, PlaceCall, RequestPermission};
+
+use super::error::ApiError;
+use crate::agents::auth::Agent;
+use crate::calls::Calling;
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/calls")
+            .route(web::post().to(place))
+            .route(web::get().to(log)),
+    )
+    .route("/api/calls/{id}", web::get().to(show))
+    .route("/api/calls/{id}/accept", web::post().to(accept))
+    .route("/api/calls/{id}/reject", web::post().to(reject))
+    .route("/api/calls/{id}/terminate", web::post().to(terminate))
+    .route("/api/permissions", web::post().to(request_permission))
+    .route("/api/permissions/{user}", web::get().to(permission));
+}
+
+async fn place(
+    agent: Agent,
+    body: web::Json<PlaceCall>,
+    calling: web::Data<Calling>,
+) -> Result<HttpResponse, ApiError> {
+    let call = calling.place(&agent.name, &body.to, &body.sdp).await?;
+    tracing::info!(agent = %agent.name, call = %call.call_id, "call placed");
+    Ok(HttpResponse::Created().json(CallPlaced {
+        call_id: call.call_id,
+    }))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn log(
+    _agent: Agent,
+    query: web::Query<LogQuery>,
+    calling: web::Data<Calling>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
+    }
+    let calls = calling.log(query.before, limit).await?;
+    Ok(HttpResponse::Ok().json(CallLog { calls }))
+}
+
+async fn show(
+    _agent: Agent,
+    path: web::Path<String>,
+    calling: web::Data<Calling>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(calling.call(&path).await?))
+}
+
+async fn accept(
+    agent: Agent,
+    path: web::Path<String>,
+    body: web::Json<AcceptCall>,
+    calling: web::Data<Calling>,
+) -> Result<HttpResponse, ApiError> {
+    let call = calling.accept(&agent.name, &path, &body.sdp).await?;
+    tracing::info!(agent = %agent.name, call = %call.call_id, "call accepted");
+    Ok(HttpResponse::Ok().json(call))
+}
+
+async fn reject(
+    agent: Agent,
+    path: web::Path<String>,
+    calling: web::Data<Calling>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(calling.reject(&agent.name, &path).await?))
+}
+
+async fn terminate(
+    agent: Agent,
+    path: web::Path<String>,
+    calling: web::Data<Calling>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(calling.terminate(&agent.name, &path).await?))
+}
+
+async fn request_permission(
+    _agent: Agent,
+    body: web::Json<RequestPermission>,
+    calling: web::Data<Calling>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Accepted().json(calling.request_permission(&body.to).await?))
+}
+
+async fn permission(
+    _agent: Agent,
+    path: web::Path<String>,
+    calling: web::Data<Calling>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(calling.permission(&path).await?))
+}

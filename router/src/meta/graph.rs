@@ -1,0 +1,296 @@
+//! The Graph API client: call actions, permission requests, calling settings and
+//! permission checks. The access token stays here; nothing that leaves the router carries it.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use switchboard_protocol::graph::{
+    CallAction, CallPermissionsResponse, CallRequest, ConnectResponse, ErrorEnvelope,
+    MessageRequest, MessageResponse, Settings, SuccessResponse,
+};
+use switchboard_protocol::UserRef;
+
+/// Attempts for requests that are safe to repeat.
+const SAFE_ATTEMPTS: u32 = 3;
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    /// Meta answered with its error envelope.
+    #[error("Meta refused ({code}): {message}")]
+    Meta {
+        status: u16,
+        code: i64,
+        message: String,
+        details: Option<String>,
+    },
+    #[error("Meta did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot reach Meta: {0}")]
+    Transport(String),
+    #[error("Meta's answer was not understood (HTTP {status}): {reason}")]
+    Unexpected { status: u16, reason: String },
+}
+
+impl GraphError {
+    pub fn meta_code(&self) -> Option<i64> {
+        match self {
+            GraphError::Meta { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Worth another try: no answer, or Meta's own failure.
+    fn is_transient(&self) -> bool {
+        match self {
+            GraphError::Timeout(_) | GraphError::Transport(_) => true,
+            GraphError::Meta { status, .. } | GraphError::Unexpected { status, .. } => {
+                *status >= 500
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    version: String,
+    phone_number_id: String,
+    token: SecretString,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("base", &self.base.as_str())
+            .field("version", &self.version)
+            .field("phone_number_id", &self.phone_number_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a request may be sent again after a failure that left its fate unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    Safe,
+    Never,
+}
+
+impl GraphClient {
+    pub fn new(
+        base: reqwest::Url,
+        version: String,
+        phone_number_id: String,
+        token: SecretString,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base,
+            version,
+            phone_number_id,
+            token,
+            timeout,
+        })
+    }
+
+    fn url(&self, path: &str) -> Result<reqwest::Url, GraphError> {
+        let base = self.base.as_str().trim_end_matches('/');
+        let text = format!("{base}/{}/{}/{path}", self.version, self.phone_number_id);
+        reqwest::Url::parse(&text).map_err(|e| GraphError::Transport(e.to_string()))
+    }
+
+    /// `connect`: places a call and returns Meta's call id. Never repeated: a second
+    /// connect would ring the user twice.
+    #[tracing::instrument(skip_all, fields(to = %to))]
+    pub async fn connect(&self, to: &UserRef, offer: String) -> Result<String, GraphError> {
+        let (phone, bsuid) = split_ref(to);
+        let request = CallRequest::connect(phone, bsuid, offer);
+        let response: ConnectResponse = self
+            .send(Method::POST, "calls", Some(&request), Repeat::Never)
+            .await?;
+        response
+            .calls
+            .into_iter()
+            .next()
+            .map(|call| call.id)
+            .ok_or_else(|| GraphError::Unexpected {
+                status: 200,
+                reason: "no call id in the connect answer".into(),
+            })
+    }
+
+    /// `pre_accept` or `accept` with our SDP answer. Repeating the same answer for the same
+    /// call is harmless, so these are retried.
+    #[tracing::instrument(skip(self, answer))]
+    pub async fn answer(
+        &self,
+        action: CallAction,
+        call_id: &str,
+        answer: &str,
+    ) -> Result<(), GraphError> {
+        let request = CallRequest::answer(action, call_id.to_owned(), answer.to_owned());
+        let _: SuccessResponse = self
+            .send(Method::POST, "calls", Some(&request), Repeat::Safe)
+            .await?;
+        Ok(())
+    }
+
+    /// `reject` or `terminate`.
+    #[tracing::instrument(skip(self))]
+    pub async fn end(&self, action: CallAction, call_id: &str) -> Result<(), GraphError> {
+        let request = CallRequest::end(action, call_id.to_owned());
+        let _: SuccessResponse = self
+            .send(Method::POST, "calls", Some(&request), Repeat::Safe)
+            .await?;
+        Ok(())
+    }
+
+    /// Sends a call-permission request (interactive or template); returns the message id.
+    /// Never repeated: each one counts against Meta's limits.
+    #[tracing::instrument(skip_all)]
+    pub async fn send_message(&self, request: &MessageRequest) -> Result<String, GraphError> {
+        let response: MessageResponse = self
+            .send(Method::POST, "messages", Some(request), Repeat::Never)
+            .await?;
+        response
+            .messages
+            .into_iter()
+            .next()
+            .map(|m| m.id)
+            .ok_or_else(|| GraphError::Unexpected {
+                status: 200,
+                reason: "no message id in the answer".into(),
+            })
+    }
+
+    /// `GET call_permissions` for one user.
+    #[tracing::instrument(skip(self))]
+    pub async fn call_permissions(
+        &self,
+        user: &UserRef,
+    ) -> Result<CallPermissionsResponse, GraphError> {
+        let mut url = self.url("call_permissions")?;
+        match user {
+            UserRef::Phone(phone) => url.query_pairs_mut().append_pair("user_wa_id", phone),
+            UserRef::Bsuid(id) => url.query_pairs_mut().append_pair("recipient", id),
+        };
+        self.send_to(Method::GET, url, None::<&()>, Repeat::Safe)
+            .await
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn settings(&self) -> Result<Settings, GraphError> {
+        self.send(Method::GET, "settings", None::<&()>, Repeat::Safe)
+            .await
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn update_settings(&self, settings: &Settings) -> Result<(), GraphError> {
+        let _: SuccessResponse = self
+            .send(Method::POST, "settings", Some(settings), Repeat::Safe)
+            .await?;
+        Ok(())
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        repeat: Repeat,
+    ) -> Result<T, GraphError> {
+        let url = self.url(path)?;
+        self.send_to(method, url, body, repeat).await
+    }
+
+    async fn send_to<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: reqwest::Url,
+        body: Option<&B>,
+        repeat: Repeat,
+    ) -> Result<T, GraphError> {
+        let attempts = match repeat {
+            Repeat::Safe => SAFE_ATTEMPTS,
+            Repeat::Never => 1,
+        };
+        let mut attempt = 1;
+        loop {
+            match self.attempt(method.clone(), url.clone(), body).await {
+                Err(e) if e.is_transient() && attempt < attempts => {
+                    tracing::warn!(error = %e, attempt, "Graph request failed; trying again");
+                    tokio::time::sleep(RETRY_PAUSE * attempt).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn attempt<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: reqwest::Url,
+        body: Option<&B>,
+    ) -> Result<T, GraphError> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(self.token.expose_secret())
+            .timeout(self.timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                GraphError::Timeout(self.timeout)
+            } else {
+                GraphError::Transport(e.to_string())
+            }
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| GraphError::Transport(e.to_string()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| GraphError::Unexpected {
+                status: status.as_u16(),
+                reason: e.to_string(),
+            });
+        }
+        Err(refusal(status, &bytes))
+    }
+}
+
+fn refusal(status: StatusCode, bytes: &[u8]) -> GraphError {
+    match serde_json::from_slice::<ErrorEnvelope>(bytes) {
+        Ok(envelope) => GraphError::Meta {
+            status: status.as_u16(),
+            code: envelope.error.code,
+            message: envelope.error.message,
+            details: envelope.error.error_data.map(|d| d.details),
+        },
+        Err(_) => GraphError::Unexpected {
+            status: status.as_u16(),
+            reason: "the body is not Meta's error envelope".into(),
+        },
+    }
+}
+
+/// Meta takes a phone number as `to` and a BSUID as `recipient`.
+fn split_ref(user: &UserRef) -> (Option<String>, Option<String>) {
+    match user {
+        UserRef::Phone(phone) => (Some(phone.clone()), None),
+        UserRef::Bsuid(id) => (None, Some(id.clone())),
+    }
+}
