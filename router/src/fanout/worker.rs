@@ -3,6 +3,7 @@
 //! [`try_deliver_one`] makes one attempt and says how it ended; [`RouteWorker::run`] only
 //! claims, spawns, settles and waits.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -91,33 +92,43 @@ pub struct RouteWorker {
 }
 
 impl RouteWorker {
-    /// The lease outlives any attempt, so a live worker never loses its job to another.
+    /// Jobs claimed per store round trip: enough that a busy route is not held back by
+    /// claims queueing behind ingest's commits, few enough to keep leases short.
+    fn claim_batch(&self) -> usize {
+        (self.route.concurrency * 4).clamp(16, 512)
+    }
+
+    /// Long enough for every claimed job to be attempted before it runs out, so a live
+    /// worker never loses a job to another.
     fn lease(&self) -> Duration {
-        self.route.timeout * 2 + Duration::from_secs(30)
+        let rounds =
+            u32::try_from(self.claim_batch().div_ceil(self.route.concurrency)).unwrap_or(u32::MAX);
+        self.route.timeout * rounds.saturating_add(2) + Duration::from_secs(30)
     }
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut in_flight: JoinSet<()> = JoinSet::new();
+        let mut ready: VecDeque<ClaimedJob> = VecDeque::new();
         loop {
-            let free = self.route.concurrency.saturating_sub(in_flight.len());
             let mut store_failed = false;
-            if free > 0 {
+            if ready.len() < self.route.concurrency {
+                let wanted = self.claim_batch() - ready.len();
                 match self
                     .store
-                    .claim_jobs(&self.route.name, now_millis(), self.lease(), free)
+                    .claim_jobs(&self.route.name, now_millis(), self.lease(), wanted)
                     .await
                 {
-                    Ok(jobs) => {
-                        for job in jobs {
-                            let worker = self.clone();
-                            in_flight.spawn(async move { worker.attempt(job).await });
-                        }
-                    }
+                    Ok(jobs) => ready.extend(jobs),
                     Err(e) => {
                         tracing::error!(route = %self.route.name, error = ?e, "cannot claim jobs");
                         store_failed = true;
                     }
                 }
+            }
+            while in_flight.len() < self.route.concurrency {
+                let Some(job) = ready.pop_front() else { break };
+                let worker = self.clone();
+                in_flight.spawn(async move { worker.attempt(job).await });
             }
             let wait = if store_failed {
                 STORE_BACKOFF
@@ -131,8 +142,8 @@ impl RouteWorker {
                 () = tokio::time::sleep(wait) => {}
             }
         }
-        // Let attempts under way finish and be settled; anything cut short keeps its lease
-        // in the store and is sent again after restart.
+        // Let attempts under way finish and be settled; anything cut short, or claimed and
+        // not yet tried, keeps its lease in the store and is sent after restart.
         let grace = tokio::time::timeout(self.route.timeout, async {
             while in_flight.join_next().await.is_some() {}
         });

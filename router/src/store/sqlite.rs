@@ -134,6 +134,8 @@ struct Inner {
     path: PathBuf,
     /// Held for the life of a serving store: two servers on one file would deliver twice.
     _lock: Option<File>,
+    /// Dropped with the store, which stops the checkpoint thread.
+    _stop_checkpoints: mpsc::Sender<()>,
 }
 
 impl SqliteStore {
@@ -159,6 +161,17 @@ impl SqliteStore {
                 )
                 .context("cannot release old leases")?;
         }
+        // Checkpoints run on their own thread, so no webhook waits for one (SQLite would
+        // otherwise run them inside whichever commit crosses the threshold).
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (stop_checkpoints, stopped) = mpsc::channel::<()>();
+        if mode == OpenMode::Server {
+            let checkpointer = open_connection(&path)?;
+            std::thread::Builder::new()
+                .name("store-checkpoint".into())
+                .spawn(move || run_checkpoints(checkpointer, stopped))
+                .context("cannot start the store checkpointer")?;
+        }
         let reader = open_connection(&path)?;
         let (sender, receiver) = mpsc::channel::<Write>();
         std::thread::Builder::new()
@@ -171,6 +184,7 @@ impl SqliteStore {
                 reader: Mutex::new(reader),
                 path,
                 _lock: lock,
+                _stop_checkpoints: stop_checkpoints,
             }),
         })
     }
@@ -247,6 +261,23 @@ fn open_connection(path: &Path) -> anyhow::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
+}
+
+/// How often the WAL is copied back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies committed WAL frames into the database without blocking the writer, until the
+/// store is dropped (which drops the sender of `stop`).
+fn run_checkpoints(conn: Connection, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let result: rusqlite::Result<(i64, i64, i64)> =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "store: checkpoint failed");
+        }
+    }
 }
 
 fn run_writer(conn: Connection, receiver: mpsc::Receiver<Write>) {

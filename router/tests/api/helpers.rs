@@ -340,3 +340,58 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<ConsumerState>) 
     }
     response.finish()
 }
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl TestApp {
+    /// Opens `/ws` as `token`, sending `origin` if given; the HTTP status if refused.
+    pub async fn socket(&self, token: &str, origin: Option<&str>) -> Result<Socket, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}/ws", self.address.replace("http://", "ws://"));
+        let mut request = url.into_client_request().expect("request");
+        let headers = request.headers_mut();
+        headers.insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        if let Some(origin) = origin {
+            headers.insert("origin", origin.parse().expect("header"));
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(e) => panic!("websocket failed: {e}"),
+        }
+    }
+
+    pub async fn agent_get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// The next call event on a socket (pings and pongs skipped), within [`PATIENCE`].
+pub async fn next_event(socket: &mut Socket) -> switchboard_protocol::ws::ServerEvent {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let waited = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(&text).expect("a server event");
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended: {other:?}"),
+            }
+        }
+    })
+    .await;
+    waited.expect("an event within the patience")
+}

@@ -4,6 +4,7 @@
 
 mod admin;
 mod binary;
+mod calling;
 mod fanout;
 mod health;
 mod helpers;

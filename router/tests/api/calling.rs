@@ -1,0 +1,271 @@
+//! The calling plane driven by Meta's webhooks alone: what agents' sockets hear, the call
+//! log and permission state. (Calls placed and answered through Meta are in `e2e`.)
+
+use switchboard_protocol::api::{CallLog, CallState, PermissionState, PermissionStatus};
+use switchboard_protocol::ws::{EndStatus, PermissionResponse, ServerEvent};
+
+use crate::helpers::{fixture, next_event, spawn_app, ADMIN_TOKEN, AGENT_TOKEN, PATIENCE};
+
+const ORIGIN: &str = "http://127.0.0.1:8080";
+
+#[tokio::test]
+async fn an_incoming_call_rings_every_agent_and_its_end_reaches_them_all() {
+    let app = spawn_app("").await;
+    let mut asha = app.socket(AGENT_TOKEN, Some(ORIGIN)).await.unwrap();
+    let mut root = app.socket(ADMIN_TOKEN, None).await.unwrap();
+    for socket in [&mut asha, &mut root] {
+        assert!(matches!(
+            next_event(socket).await,
+            ServerEvent::Hello { .. }
+        ));
+    }
+    app.post_signed(fixture("06-call-connect-user-initiated-offer.json"))
+        .await;
+    for socket in [&mut asha, &mut root] {
+        let ServerEvent::CallIncoming {
+            call_id,
+            user,
+            to,
+            sdp,
+        } = next_event(socket).await
+        else {
+            panic!("expected call.incoming");
+        };
+        assert!(call_id.starts_with("wacid."));
+        assert_eq!(user.user_id, "US.10293847561029384756");
+        assert_eq!(user.name.as_deref(), Some("Asha Verma"));
+        assert_eq!(to, "15550783881");
+        assert!(sdp.contains("a=ice-lite"));
+    }
+    // Meta's retry of the same webhook rings nobody again; the terminate ends the call.
+    app.post_signed(fixture("06-call-connect-user-initiated-offer.json"))
+        .await;
+    app.post_signed(fixture("11-call-terminate-completed.json"))
+        .await;
+    for socket in [&mut asha, &mut root] {
+        let ServerEvent::CallEnded {
+            status, duration, ..
+        } = next_event(socket).await
+        else {
+            panic!("expected call.ended, not a second call.incoming");
+        };
+        assert_eq!(status, EndStatus::Completed);
+        assert_eq!(duration, Some(95));
+    }
+
+    let log: CallLog = app
+        .agent_get(AGENT_TOKEN, "/api/calls")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log.calls.len(), 1);
+    assert_eq!(log.calls[0].state, CallState::Ended);
+    assert_eq!(log.calls[0].duration, Some(95));
+    assert_eq!(log.calls[0].user.wa_id.as_deref(), Some("12125550100"));
+}
+
+#[tokio::test]
+async fn a_reconnecting_agent_is_told_about_calls_still_ringing() {
+    let app = spawn_app("").await;
+    app.post_signed(fixture("06-call-connect-user-initiated-offer.json"))
+        .await;
+    // The webhook is stored before the 200; the calling plane acts on it just after.
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let live: CallLog = app
+                .agent_get(AGENT_TOKEN, "/api/calls")
+                .await
+                .json()
+                .await
+                .unwrap();
+            if !live.calls.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the call is recorded");
+    let mut socket = app.socket(AGENT_TOKEN, None).await.unwrap();
+    assert!(matches!(
+        next_event(&mut socket).await,
+        ServerEvent::Hello { .. }
+    ));
+    assert!(matches!(
+        next_event(&mut socket).await,
+        ServerEvent::CallIncoming { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_permission_reply_updates_the_state_and_the_agents() {
+    let app = spawn_app("").await;
+    let mut socket = app.socket(AGENT_TOKEN, None).await.unwrap();
+    next_event(&mut socket).await;
+    app.post_signed(fixture("04-call-permission-reply-accept.json"))
+        .await;
+    let ServerEvent::PermissionUpdated {
+        user,
+        response,
+        permanent,
+        ..
+    } = next_event(&mut socket).await
+    else {
+        panic!("expected permission.updated");
+    };
+    assert_eq!(response, PermissionResponse::Accept);
+    assert!(permanent);
+    assert_eq!(user.wa_id.as_deref(), Some("12125550100"));
+    // Meta is unreachable in this test, so the router answers from what it was told;
+    // the user is found by number and by BSUID alike.
+    for who in ["12125550100", "US.10293847561029384756"] {
+        let state: PermissionState = app
+            .agent_get(AGENT_TOKEN, &format!("/api/permissions/{who}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(state.status, PermissionStatus::Permanent, "{who}");
+        assert!(state.can_call);
+    }
+    app.post_signed(fixture("05-call-permission-reply-reject.json"))
+        .await;
+    let ServerEvent::PermissionUpdated { response, .. } = next_event(&mut socket).await else {
+        panic!("expected permission.updated");
+    };
+    assert_eq!(response, PermissionResponse::Reject);
+}
+
+#[tokio::test]
+async fn the_api_and_the_socket_need_an_agent_and_the_socket_a_known_origin() {
+    let app = spawn_app("").await;
+    for path in [
+        "/api/calls",
+        "/api/config",
+        "/api/me",
+        "/api/permissions/12125550100",
+    ] {
+        let anonymous = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), 401, "{path}");
+        assert_eq!(
+            app.agent_get("wrong-token", path).await.status(),
+            401,
+            "{path}"
+        );
+    }
+    let placed = app
+        .client
+        .post(format!("{}/api/calls", app.address))
+        .json(&serde_json::json!({"to": "12125550100", "sdp": "v=0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), 401);
+    assert_eq!(app.socket("wrong-token", None).await.err(), Some(401));
+    assert_eq!(
+        app.socket(AGENT_TOKEN, Some("https://evil.example"))
+            .await
+            .err(),
+        Some(403)
+    );
+    assert!(app.socket(AGENT_TOKEN, Some(ORIGIN)).await.is_ok());
+    assert_eq!(
+        app.agent_get(AGENT_TOKEN, "/api/deliveries").await.status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn signing_in_gives_a_session_cookie_that_works_until_signing_out() {
+    let app = spawn_app("").await;
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let refused = client
+        .post(format!("{}/api/login", app.address))
+        .json(&serde_json::json!({"token": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let login = client
+        .post(format!("{}/api/login", app.address))
+        .json(&serde_json::json!({"token": AGENT_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(AGENT_TOKEN),
+        "the token itself is never the cookie"
+    );
+    let me: serde_json::Value = client
+        .get(format!("{}/api/me", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["agent"], "asha");
+    let out = client
+        .post(format!("{}/api/logout", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    let after = client
+        .get(format!("{}/api/me", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+}
+
+#[tokio::test]
+async fn the_dialer_config_carries_ice_servers_and_short_lived_turn_credentials_but_no_secrets() {
+    let calls = r#"
+[calls]
+ice_servers = [ { urls = ["stun:stun.example.org:3478"] } ]
+turn = { urls = ["turn:turn.example.org:3478?transport=udp"], shared_secret = "turn-shared-secret", ttl = "1h" }
+"#;
+    let app = spawn_app(calls).await;
+    let response = app.agent_get(AGENT_TOKEN, "/api/config").await;
+    assert_eq!(response.headers().get("cache-control").unwrap(), "no-store");
+    let text = response.text().await.unwrap();
+    for secret in ["turn-shared-secret", "EAAG-test", "test-app-secret"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let config: switchboard_protocol::api::DialerConfig = serde_json::from_str(&text).unwrap();
+    assert_eq!(config.agent, "asha");
+    assert_eq!(config.ice_servers.len(), 2);
+    let turn = &config.ice_servers[1];
+    let username = turn.username.as_deref().unwrap();
+    let (expiry, agent) = username.split_once(':').unwrap();
+    assert_eq!(agent, "asha");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let expiry: i64 = expiry.parse().unwrap();
+    assert!(expiry > now && expiry <= now + 3600 + 5);
+    assert!(turn.credential.as_deref().is_some_and(|c| c.len() == 28));
+}
