@@ -57,12 +57,12 @@ impl Ingest {
             .iter()
             .map(|e| (e.id.clone(), e.kind.clone()))
             .collect();
-        let calling_events: Vec<(usize, EventKind, bytes::Bytes)> = events
+        let calling_events: Vec<(EventKind, bytes::Bytes)> = events
             .iter()
-            .enumerate()
-            .filter(|(_, e)| updates::wants(&e.kind))
-            .map(|(i, e)| (i, e.kind.clone(), e.payload.clone()))
+            .filter(|e| updates::wants(&e.kind))
+            .map(|e| (e.kind.clone(), e.payload.clone()))
             .collect();
+        self.tell_calling(calling_events);
         let recorded = self
             .store
             .record_delivery(NewDelivery {
@@ -75,7 +75,6 @@ impl Ingest {
         for route in &recorded.routes_with_jobs {
             self.wakers.wake(route);
         }
-        self.tell_calling(calling_events, &recorded.duplicates);
         let mut receipt = Receipt {
             delivery_id: recorded.delivery_id,
             events: Vec::with_capacity(summary.len()),
@@ -101,21 +100,18 @@ impl Ingest {
         Ok(receipt)
     }
 
-    /// Hands new calling events to the calling plane without holding up Meta's `200`.
-    /// They are already stored: if the process dies first, start-up replays them.
-    fn tell_calling(&self, events: Vec<(usize, EventKind, bytes::Bytes)>, duplicates: &[bool]) {
+    /// Hands calling events to the calling plane while the delivery is being stored, so
+    /// agents hear of a call without waiting for the disk. Applying an event twice (a
+    /// Meta retry, or the start-up replay after a crash) changes nothing the second time.
+    fn tell_calling(&self, events: Vec<(EventKind, bytes::Bytes)>) {
         let Some(calling) = self.calling.clone() else {
             return;
         };
-        let fresh: Vec<_> = events
-            .into_iter()
-            .filter(|(i, _, _)| !duplicates.get(*i).copied().unwrap_or(false))
-            .collect();
-        if fresh.is_empty() {
+        if events.is_empty() {
             return;
         }
         tokio::spawn(async move {
-            for (_, kind, payload) in fresh {
+            for (kind, payload) in events {
                 if let Err(e) = calling.apply_event(&kind, &payload).await {
                     tracing::error!(error = %e, %kind, "the calling plane could not apply an event");
                 }

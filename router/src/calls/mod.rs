@@ -23,7 +23,7 @@ use self::updates::{PermissionReply, Update};
 use crate::agents::hub::Publish;
 use crate::meta::events::EventKind;
 use crate::meta::graph::{GraphClient, GraphError};
-use crate::store::{now_millis, Store, StoreError, Versioned};
+use crate::store::{now_millis, Durability, Store, StoreError, Versioned};
 
 /// How many times a compare-and-set is retried before giving up.
 const CAS_ATTEMPTS: usize = 8;
@@ -153,12 +153,17 @@ impl Calling {
         Ok(events.len())
     }
 
+    /// Agents hear about the change first, then it is saved: the push does not wait for
+    /// a disk flush, and the call's lock, held until the save is done, keeps an agent's
+    /// command from reading the call before it. The save is relaxed: if it is lost, the
+    /// webhook it came from is stored and replayed at start-up.
     async fn apply_call_update(
         &self,
         call_id: &str,
         update: &CallUpdate,
     ) -> Result<(), CallingError> {
         let _guard = self.lock(call_id).await;
+        let mut published = false;
         for _ in 0..CAS_ATTEMPTS {
             let existing = self.store.load_call(call_id).await?;
             let version = existing.as_ref().map(|v| v.version);
@@ -167,9 +172,21 @@ impl Calling {
             if before.as_ref() == Some(&call) {
                 return Ok(());
             }
+            if !published {
+                self.publish(pushes);
+                published = true;
+            }
             let saved = match version {
-                Some(version) => self.store.update_call(&call, version).await,
-                None => self.store.insert_call(&call, false).await,
+                Some(version) => {
+                    self.store
+                        .update_call(&call, version, Durability::Relaxed)
+                        .await
+                }
+                None => {
+                    self.store
+                        .insert_call(&call, false, Durability::Relaxed)
+                        .await
+                }
             };
             match saved {
                 Ok(_) => {
@@ -178,7 +195,6 @@ impl Calling {
                     {
                         self.note_connected(&call.user).await;
                     }
-                    self.publish(pushes);
                     return Ok(());
                 }
                 Err(StoreError::Conflict(_)) => continue,
@@ -267,7 +283,9 @@ impl Calling {
         let local_id = format!("{}{}", model::LOCAL_PREFIX, uuid::Uuid::new_v4());
         let now = now_secs();
         let placeholder = Call::dialing(local_id.clone(), user, agent.to_owned(), now);
-        self.store.insert_call(&placeholder, true).await?;
+        self.store
+            .insert_call(&placeholder, true, Durability::Synced)
+            .await?;
         match self.graph.connect(&target, offer.to_owned()).await {
             Ok(call_id) => self.promote(&local_id, placeholder, &call_id).await,
             Err(e) => {
@@ -345,7 +363,11 @@ impl Calling {
             Some(reason),
             now_secs(),
         );
-        if let Err(e) = self.store.update_call(&placeholder, 1).await {
+        if let Err(e) = self
+            .store
+            .update_call(&placeholder, 1, Durability::Synced)
+            .await
+        {
             tracing::error!(error = %e, call = %placeholder.id, "cannot record a failed call");
         }
     }
@@ -383,7 +405,11 @@ impl Calling {
             let stored = self.load_live(call_id).await?;
             let mut call = stored.value;
             let result = change(&mut call)?;
-            match self.store.update_call(&call, stored.version).await {
+            match self
+                .store
+                .update_call(&call, stored.version, Durability::Synced)
+                .await
+            {
                 Ok(_) => return Ok((call, result)),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),

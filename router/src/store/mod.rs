@@ -185,6 +185,17 @@ pub struct QueueDepth {
     pub pending: u64,
 }
 
+/// Whether a write must be on disk before its caller hears back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Flushed to disk at commit: an acknowledged webhook, an agent's or operator's action.
+    Synced,
+    /// Committed but flushed with the next synced commit: claims and settlements (losing
+    /// one to a power cut only means a job is sent again), and call state derived from
+    /// stored webhooks (rebuilt from them at start-up).
+    Relaxed,
+}
+
 /// A value and the version it was read at, for compare-and-set.
 #[derive(Debug, Clone)]
 pub struct Versioned<T> {
@@ -238,12 +249,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts a new call. With `one_per_user`, fails with `Conflict` if the same user
     /// (by phone number or BSUID) already has a live call: checked and written atomically.
-    async fn insert_call(&self, call: &Call, one_per_user: bool) -> Result<i64, StoreError>;
+    async fn insert_call(
+        &self,
+        call: &Call,
+        one_per_user: bool,
+        durability: Durability,
+    ) -> Result<i64, StoreError>;
 
     async fn load_call(&self, id: &str) -> Result<Option<Versioned<Call>>, StoreError>;
 
     /// Writes `call` if it is still at `version`; `Conflict` otherwise.
-    async fn update_call(&self, call: &Call, version: i64) -> Result<i64, StoreError>;
+    async fn update_call(
+        &self,
+        call: &Call,
+        version: i64,
+        durability: Durability,
+    ) -> Result<i64, StoreError>;
 
     /// Replaces the placeholder `local_id` by `call` under Meta's id, which may already
     /// exist at `version` (a webhook can beat Meta's API answer).

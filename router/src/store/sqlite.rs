@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use tokio::sync::oneshot;
 
 use super::{
-    CallingEvent, ClaimedJob, JobBody, JobFilter, JobState, JobView, Millis, NewDelivery,
+    CallingEvent, ClaimedJob, Durability, JobBody, JobFilter, JobState, JobView, Millis, NewDelivery,
     QueueDepth, Recorded, Settlement, Store, StoreError, StoredEvent, Versioned,
 };
 use crate::calls::model::Call;
@@ -99,17 +99,6 @@ CREATE TABLE IF NOT EXISTS permissions (
 /// the commit.
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Work = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
-
-/// Whether a write must be on disk before its caller hears back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Durability {
-    /// fsync at commit: a webhook acknowledged to Meta, an operator's retry or replay.
-    Synced,
-    /// Claims and settlements. Losing one to a power cut only means a job is sent again
-    /// (delivery is at least once); the next synced commit makes them durable anyway,
-    /// since the WAL is flushed in order.
-    Relaxed,
-}
 
 struct Write {
     work: Work,
@@ -803,9 +792,14 @@ impl Store for SqliteStore {
         self.write(Durability::Relaxed, |_| Ok(())).await
     }
 
-    async fn insert_call(&self, call: &Call, one_per_user: bool) -> Result<i64, StoreError> {
+    async fn insert_call(
+        &self,
+        call: &Call,
+        one_per_user: bool,
+        durability: Durability,
+    ) -> Result<i64, StoreError> {
         let call = call.clone();
-        self.write(Durability::Synced, move |conn| {
+        self.write(durability, move |conn| {
             if call_version(conn, &call.id)?.is_some() {
                 return Err(StoreError::Conflict(format!(
                     "call {} already exists",
@@ -844,9 +838,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn update_call(&self, call: &Call, version: i64) -> Result<i64, StoreError> {
+    async fn update_call(
+        &self,
+        call: &Call,
+        version: i64,
+        durability: Durability,
+    ) -> Result<i64, StoreError> {
         let call = call.clone();
-        self.write(Durability::Synced, move |conn| {
+        self.write(durability, move |conn| {
             let next = check_version(call_version(conn, &call.id)?, Some(version), "the call")?;
             write_call(conn, &call, next)?;
             Ok(next)
