@@ -19,8 +19,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use tokio::sync::oneshot;
 
 use super::{
-    CallingEvent, ClaimedJob, Durability, JobBody, JobFilter, JobState, JobView, Millis, NewDelivery,
-    QueueDepth, Recorded, Settlement, Store, StoreError, StoredEvent, Versioned,
+    CallingEvent, ClaimedJob, Durability, JobBody, JobFilter, JobState, JobView, Millis,
+    NewDelivery, QueueDepth, Recorded, Settlement, Store, StoreError, StoredEvent, Versioned,
 };
 use crate::calls::model::Call;
 use crate::calls::permissions::Permission;
