@@ -5,11 +5,13 @@
 //! - [`graph`]: Meta's Graph API requests, answers and error envelope, as the router sends
 //!   them and wa-sim checks them.
 //! - [`webhook`]: Meta's webhook envelope, typed for the parts calling needs.
+//! - [`sim`]: wa-sim's control and inspection API.
 //!
 //! Serde only, so it builds for `wasm32-unknown-unknown`.
 
 pub mod api;
 pub mod graph;
+pub mod sim;
 pub mod webhook;
 pub mod ws;
 
