@@ -1,0 +1,125 @@
+//! The harness for Switchboard's end-to-end tests: the real `switchboard` and `wa-sim`
+//! binaries as processes on loopback, and the dialer in headless Chromium driven over
+//! WebDriver (chromedriver). Run inside `scripts/loopback.sh` so media stays on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+pub mod browser;
+pub mod stack;
+
+/// How long anything that should happen promptly may take before a test gives up.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A binary of this workspace, built next to the test binary (`cargo build --workspace`).
+pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("no current exe")?;
+    // target/<profile>/deps/<test binary>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the test binary is not under target/<profile>/deps")?;
+    let path = dir.join(name);
+    if !path.is_file() {
+        bail!(
+            "{} is missing; build it first (cargo build --workspace --bins)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The workspace root (for `www/` and the fixtures).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A free TCP port on 127.0.0.1 (free a moment ago).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// A child process that is killed when dropped; its output goes to a log file.
+pub struct Process {
+    name: String,
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Process {
+    pub fn start(name: &str, mut command: Command, log_dir: &Path) -> anyhow::Result<Self> {
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log)?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            log,
+        })
+    }
+
+    /// The last lines of the process's log, for a failing test's message.
+    pub fn tail(&self, lines: usize) -> String {
+        let Ok(file) = std::fs::File::open(&self.log) else {
+            return String::new();
+        };
+        let all: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+        let start = all.len().saturating_sub(lines);
+        format!(
+            "--- {} ({}) ---\n{}",
+            self.name,
+            self.log.display(),
+            all[start..].join("\n")
+        )
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `url` answers 200, or the process dies, or [`PATIENCE`] runs out.
+pub async fn wait_until_ready(process: &mut Process, url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
+        if !process.is_running() {
+            bail!("the process stopped:\n{}", process.tail(40));
+        }
+        if let Ok(response) = client.get(url).send().await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{url} not ready within {PATIENCE:?}:\n{}", process.tail(40))
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}

@@ -1,0 +1,349 @@
+//! The calling plane end to end: the router's public API and WebSocket, wa-sim playing
+//! Meta and the WhatsApp user with a real WebRTC peer, and a Rust WebRTC peer playing the
+//! agent's browser. Audio is measured at both ends.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_e2e::stack::{place, AgentSocket, Stack, AGENTS};
+use switchboard_e2e::PATIENCE;
+use switchboard_protocol::api::{CallLog, CallState};
+use switchboard_protocol::sim::SimCall;
+use switchboard_protocol::ws::{CallStatus, EndStatus, PermissionResponse, ServerEvent};
+use wa_sim::media::{Audio, MediaPeer, PeerOptions, Role};
+
+const ASHA: &str = AGENTS[0].1;
+const RAVI: &str = AGENTS[1].1;
+/// Audible packets each side must hear: 50 × 20 ms is a second of sound.
+const HEARD: u64 = 50;
+
+async fn browser_peer() -> MediaPeer {
+    MediaPeer::start(PeerOptions {
+        role: Role::Business,
+        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        audio: Audio::Tone,
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits until both the simulated user and the agent's peer have heard sound.
+async fn audio_flows_both_ways(stack: &Stack, call_id: &str, peer: &MediaPeer) -> SimCall {
+    let path = format!("/sim/calls/{}", urlencode(call_id));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let call: SimCall = serde_json::from_value(stack.sim_get(&path).await).unwrap();
+        let ours = peer.report();
+        if call.media.audible_packets_received >= HEARD && ours.audible_packets_received >= HEARD {
+            return call;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no audio both ways: user heard {} audible packets, agent {}",
+            call.media.audible_packets_received,
+            ours.audible_packets_received
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn urlencode(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_asks_permission_calls_talks_and_hangs_up_and_the_log_has_it() {
+    let stack = Stack::start().await.unwrap();
+    stack
+        .sim_user(json!({"wa_id": "12125550100", "name": "Asha Verma"}))
+        .await;
+    let mut socket = stack.socket(ASHA).await;
+
+    // No permission yet: Meta's refusal comes back in words, with its code.
+    let peer = browser_peer().await;
+    let offer = peer.create_offer().await.unwrap();
+    let (status, body) = stack
+        .post(ASHA, "/api/calls", place("12125550100", &offer))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["meta_code"], 138006);
+
+    let (status, body) = stack
+        .post(ASHA, "/api/permissions", json!({"to": "12125550100"}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let ServerEvent::PermissionUpdated { response, .. } = socket
+        .until(|e| matches!(e, ServerEvent::PermissionUpdated { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(response, PermissionResponse::Accept);
+    // A second request the same day is refused by the router before Meta hears of it.
+    let (status, body) = stack
+        .post(ASHA, "/api/permissions", json!({"to": "12125550100"}))
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"]["retry_at"].as_i64().is_some());
+
+    let (status, body) = stack
+        .post(ASHA, "/api/calls", place("12125550100", &offer))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let call_id = body["call_id"].as_str().unwrap().to_owned();
+    let ServerEvent::CallAnswered { sdp, .. } = socket
+        .until(|e| matches!(e, ServerEvent::CallAnswered { call_id: id, .. } if *id == call_id))
+        .await
+    else {
+        unreachable!()
+    };
+    peer.apply_answer(&sdp).await.unwrap();
+    socket
+        .until(|e| {
+            matches!(
+                e,
+                ServerEvent::CallStatus {
+                    status: CallStatus::Accepted,
+                    ..
+                }
+            )
+        })
+        .await;
+    let heard = audio_flows_both_ways(&stack, &call_id, &peer).await;
+    assert_eq!(heard.user.wa_id.as_deref(), Some("12125550100"));
+    // A second and more of talk, so the call has a duration.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let (status, body) = stack
+        .post(
+            ASHA,
+            &format!("/api/calls/{}/terminate", urlencode(&call_id)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ServerEvent::CallEnded { status, .. } = socket
+        .until(|e| matches!(e, ServerEvent::CallEnded { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(status, EndStatus::Completed);
+    peer.close().await;
+
+    // Meta's terminate webhook brings its own duration; the log shows the call.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let record = loop {
+        let log: CallLog = serde_json::from_value(stack.get(ASHA, "/api/calls").await).unwrap();
+        let record = log
+            .calls
+            .into_iter()
+            .find(|c| c.call_id == call_id)
+            .unwrap();
+        if record.duration.is_some_and(|d| d >= 1) || tokio::time::Instant::now() > deadline {
+            break record;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(record.state, CallState::Ended);
+    assert_eq!(record.end_status, Some(EndStatus::Completed));
+    assert_eq!(record.agent.as_deref(), Some("asha"));
+    assert!(record.duration.is_some_and(|d| d >= 1), "{record:?}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_call_rings_two_agents_one_takes_it_and_the_user_hangs_up() {
+    let stack = Stack::start().await.unwrap();
+    let mut asha = stack.socket(ASHA).await;
+    let mut ravi = stack.socket(RAVI).await;
+    let placed = stack
+        .sim_post(
+            "/sim/calls",
+            json!({"from": "12125550100", "name": "Asha Verma"}),
+        )
+        .await;
+    let call_id = placed["call_id"].as_str().unwrap().to_owned();
+    let mut offer = String::new();
+    for socket in [&mut asha, &mut ravi] {
+        let ServerEvent::CallIncoming {
+            call_id: id,
+            user,
+            sdp,
+            ..
+        } = socket
+            .until(|e| matches!(e, ServerEvent::CallIncoming { .. }))
+            .await
+        else {
+            unreachable!()
+        };
+        assert_eq!(id, call_id);
+        assert_eq!(user.name.as_deref(), Some("Asha Verma"));
+        offer = sdp;
+    }
+    let peer = browser_peer().await;
+    let answer = peer.answer(&offer).await.unwrap();
+    let (status, body) = stack
+        .post(
+            ASHA,
+            &format!("/api/calls/{}/accept", urlencode(&call_id)),
+            json!({"sdp": answer}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ServerEvent::CallClaimed { agent, .. } = ravi
+        .until(|e| matches!(e, ServerEvent::CallClaimed { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(agent, "asha");
+    audio_flows_both_ways(&stack, &call_id, &peer).await;
+
+    stack
+        .sim_post(
+            &format!("/sim/calls/{}/hangup", urlencode(&call_id)),
+            json!({}),
+        )
+        .await;
+    for socket in [&mut asha, &mut ravi] {
+        let ServerEvent::CallEnded { status, .. } = socket
+            .until(|e| matches!(e, ServerEvent::CallEnded { .. }))
+            .await
+        else {
+            unreachable!()
+        };
+        assert_eq!(status, EndStatus::Completed);
+    }
+    peer.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_accepting_at_once_leaves_exactly_one_on_the_call() {
+    let stack = Stack::start().await.unwrap();
+    let mut asha: AgentSocket = stack.socket(ASHA).await;
+    let placed = stack
+        .sim_post("/sim/calls", json!({"from": "12125550101"}))
+        .await;
+    let call_id = placed["call_id"].as_str().unwrap().to_owned();
+    let ServerEvent::CallIncoming { sdp: offer, .. } = asha
+        .until(|e| matches!(e, ServerEvent::CallIncoming { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    let (peer_a, peer_r) = (browser_peer().await, browser_peer().await);
+    let answer_a = peer_a.answer(&offer).await.unwrap();
+    let answer_r = peer_r.answer(&offer).await.unwrap();
+    let path = format!("/api/calls/{}/accept", urlencode(&call_id));
+    let (a, r) = tokio::join!(
+        stack.post(ASHA, &path, json!({"sdp": answer_a})),
+        stack.post(RAVI, &path, json!({"sdp": answer_r})),
+    );
+    let mut statuses = [a.0, r.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "asha {a:?}, ravi {r:?}");
+    let loser = if a.0 == 409 { &a.1 } else { &r.1 };
+    assert_eq!(loser["error"]["code"], "claimed");
+    let record = stack
+        .get(ASHA, &format!("/api/calls/{}", urlencode(&call_id)))
+        .await;
+    let winner = if a.0 == 200 { "asha" } else { "ravi" };
+    assert_eq!(record["agent"], winner);
+    peer_a.close().await;
+    peer_r.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_quick_calls_to_one_user_place_one_call_at_meta() {
+    let stack = Stack::start().await.unwrap();
+    stack
+        .sim_user(
+            json!({"wa_id": "12125550102", "permission": "permanent", "on_call": "no_answer"}),
+        )
+        .await;
+    let (first, second) = (browser_peer().await, browser_peer().await);
+    let (offer_1, offer_2) = (
+        first.create_offer().await.unwrap(),
+        second.create_offer().await.unwrap(),
+    );
+    let (a, b) = tokio::join!(
+        stack.post(ASHA, "/api/calls", place("12125550102", &offer_1)),
+        stack.post(RAVI, "/api/calls", place("+12125550102", &offer_2)),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "{a:?} {b:?}");
+    let calls: Vec<SimCall> = serde_json::from_value(stack.sim_get("/sim/calls").await).unwrap();
+    assert_eq!(calls.len(), 1, "Meta saw one call: {calls:?}");
+    first.close().await;
+    second.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metas_refusals_reach_the_agent_with_metas_code() {
+    let stack = Stack::start().await.unwrap();
+    stack
+        .sim_user(
+            json!({"wa_id": "12125550103", "permission": "permanent", "on_call": "no_answer"}),
+        )
+        .await;
+    stack
+        .sim_user(json!({"wa_id": "12125550104", "on_permission_request": "ignore"}))
+        .await;
+    let peer = browser_peer().await;
+    let offer = peer.create_offer().await.unwrap();
+    let (status, _) = stack
+        .post(ASHA, "/api/calls", place("12125550103", &offer))
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = stack
+        .post(ASHA, "/api/permissions", json!({"to": "12125550104"}))
+        .await;
+    assert_eq!(status, 202);
+
+    // The second router knows nothing of either, so only Meta can refuse.
+    let other = stack.second_router().await.unwrap();
+    let (status, body) = stack
+        .post_to(&other.url, ASHA, "/api/calls", place("12125550103", &offer))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "duplicate_call");
+    assert_eq!(body["error"]["meta_code"], 138003);
+    let (status, body) = stack
+        .post_to(
+            &other.url,
+            ASHA,
+            "/api/permissions",
+            json!({"to": "12125550104"}),
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["meta_code"], 138009);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("138009"));
+    // The first router counted the request it sent; the refused one counts for nothing.
+    let first = stack.get(ASHA, "/api/permissions/12125550104").await;
+    assert!(first["next_request_at"].is_number(), "{first}");
+    let second = stack
+        .get_from(&other.url, ASHA, "/api/permissions/12125550104")
+        .await;
+    assert!(second.get("next_request_at").is_none(), "{second}");
+    other.stop().await;
+    peer.close().await;
+    stack.stop().await;
+}
