@@ -13,8 +13,11 @@ build:
 release:
 	$(CARGO) build --release -p switchboard
 
+# Everything is built first; the tests then run in a network namespace with only the
+# loopback interface, so the WebRTC media of the end-to-end tests never leaves 127.0.0.1.
 test: lint
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-run
+	scripts/loopback.sh $(CARGO) test --workspace --offline
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -14,7 +14,11 @@ if [[ ${SWITCHBOARD_NO_NETNS:-0} == 1 ]]; then
     exec "$@"
 fi
 
-inner='ip link set lo up 2>/dev/null || true; exec "$@"'
+command -v ip >/dev/null || {
+    echo "loopback.sh: needs ip (Debian package iproute2) to bring up lo" >&2
+    exit 1
+}
+inner='ip link set lo up && exec "$@"'
 if [[ $(id -u) == 0 ]]; then
     exec unshare --net -- bash -c "$inner" bash "$@"
 fi
