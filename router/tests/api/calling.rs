@@ -269,3 +269,26 @@ turn = { urls = ["turn:turn.example.org:3478?transport=udp"], shared_secret = "t
     assert!(expiry > now && expiry <= now + 3600 + 5);
     assert!(turn.credential.as_deref().is_some_and(|c| c.len() == 28));
 }
+
+#[tokio::test]
+async fn call_ids_with_slashes_and_plus_signs_work_in_api_paths() {
+    // Meta's call ids are standard base64: `/`, `+` and `=` occur.
+    let app = spawn_app("").await;
+    let body = String::from_utf8(fixture("06-call-connect-user-initiated-offer.json")).unwrap();
+    let original = "wacid.HBgLMTIxMjU1NTAxMDAVAgARGCAyQkE1RTNGNUM4QjFBOTk2MTY1RTJCMDg4RkRCNTcyMBwYCzE1NTUwNzgzODgxFQIAAA==";
+    let odd = "wacid.HBgL/MTIx+MjU1NTAxMDA=";
+    app.post_signed(body.replace(original, odd).into_bytes()).await;
+    let path = "/api/calls/wacid.HBgL%2FMTIx%2BMjU1NTAxMDA%3D";
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let response = app.agent_get(AGENT_TOKEN, path).await;
+            if response.status() == 200 {
+                return response.json::<serde_json::Value>().await.unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the call is found by its encoded id");
+    assert_eq!(found["call_id"], odd);
+}
