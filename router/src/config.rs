@@ -55,6 +55,10 @@ pub struct ServerSettings {
     /// Where the dialer's static files are served from.
     #[serde(default = "default_static_dir")]
     pub static_dir: PathBuf,
+    /// How long delivered webhooks are kept before they are pruned. Meta retries for up
+    /// to 7 days, and duplicates are recognised only while their events are kept.
+    #[serde(default = "default_retention", deserialize_with = "duration")]
+    pub retention: Duration,
     /// The most agent WebSockets open at once.
     #[serde(default = "default_max_websockets")]
     pub max_websockets: usize,
@@ -62,6 +66,13 @@ pub struct ServerSettings {
     #[serde(default)]
     pub allowed_origins: Vec<String>,
 }
+
+fn default_retention() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+/// Shorter than Meta's retry window, a retried webhook could be taken for a new one.
+const MIN_RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);
 
 fn default_max_websockets() -> usize {
     1000
@@ -316,6 +327,12 @@ impl Settings {
         self.listen_addr()?;
         reqwest::Url::parse(&self.server.public_url)
             .map_err(|e| invalid("server.public_url", e.to_string()))?;
+        if self.server.retention < MIN_RETENTION {
+            return Err(invalid(
+                "server.retention",
+                "must be at least 8 days: Meta retries a webhook for up to 7",
+            ));
+        }
         if self.server.max_websockets == 0 {
             return Err(invalid("server.max_websockets", "must be above zero"));
         }

@@ -66,8 +66,13 @@ impl Application {
         });
         let wakers = Wakers::for_routes(&routes);
         let shutdown = CancellationToken::new();
-        let workers =
+        let mut workers =
             fanout::spawn_workers(&routes, store.clone(), &wakers, &metrics, shutdown.clone())?;
+        workers.push(tokio::spawn(prune_periodically(
+            store.clone(),
+            settings.server.retention,
+            shutdown.clone(),
+        )));
 
         let ingest = web::Data::new(Ingest {
             store: store.clone(),
@@ -214,5 +219,30 @@ fn dialer_settings(settings: &Settings) -> DialerSettings {
 fn serve_dialer(cfg: &mut web::ServiceConfig, dir: &std::path::Path) {
     if dir.is_dir() {
         cfg.service(actix_files::Files::new("/", dir).index_file("index.html"));
+    }
+}
+
+/// How often old deliveries are pruned.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+async fn prune_periodically(
+    store: Arc<dyn Store>,
+    retention: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let before = crate::store::now_millis().saturating_sub(retention_ms);
+        match store.prune(before).await {
+            Ok(pruned) if pruned != crate::store::Pruned::default() => {
+                tracing::info!(?pruned, "old deliveries pruned");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "pruning failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
     }
 }

@@ -178,6 +178,14 @@ pub struct StoredEvent {
     pub seen_count: u32,
 }
 
+/// What one pruning pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub jobs: u64,
+    pub events: u64,
+    pub deliveries: u64,
+}
+
 /// Pending jobs per route.
 #[derive(Debug, Clone)]
 pub struct QueueDepth {
@@ -246,6 +254,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Succeeds when the store can serve reads and writes.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Forgets what is older than `before` and owed to nobody: delivered jobs, then events
+    /// and deliveries no pending or failed job still needs. Calls and permissions stay.
+    async fn prune(&self, before: Millis) -> Result<Pruned, StoreError>;
 
     /// Inserts a new call. With `one_per_user`, fails with `Conflict` if the same user
     /// (by phone number or BSUID) already has a live call: checked and written atomically.

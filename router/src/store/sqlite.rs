@@ -20,7 +20,8 @@ use tokio::sync::oneshot;
 
 use super::{
     CallingEvent, ClaimedJob, Durability, JobBody, JobFilter, JobState, JobView, Millis,
-    NewDelivery, QueueDepth, Recorded, Settlement, Store, StoreError, StoredEvent, Versioned,
+    NewDelivery, Pruned, QueueDepth, Recorded, Settlement, Store, StoreError, StoredEvent,
+    Versioned,
 };
 use crate::calls::model::Call;
 use crate::calls::permissions::Permission;
@@ -786,6 +787,44 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
+        self.write(Durability::Relaxed, move |conn| {
+            let jobs = conn.execute(
+                "DELETE FROM jobs WHERE state = 'delivered' AND updated_at < ?1",
+                [before],
+            )?;
+            // What a pending or failed job will still send must stay.
+            let kept = "SELECT delivery_id FROM jobs";
+            conn.execute(
+                &format!(
+                    "DELETE FROM delivery_events WHERE delivery_id IN
+                     (SELECT id FROM deliveries WHERE received_at < ?1 AND id NOT IN ({kept}))"
+                ),
+                [before],
+            )?;
+            let events = conn.execute(
+                "DELETE FROM events WHERE received_at < ?1
+                   AND id NOT IN (SELECT event_id FROM jobs WHERE event_id IS NOT NULL)
+                   AND delivery_id NOT IN (SELECT delivery_id FROM jobs)",
+                [before],
+            )?;
+            let deliveries = conn.execute(
+                &format!(
+                    "DELETE FROM deliveries WHERE received_at < ?1 AND id NOT IN ({kept})
+                       AND id NOT IN (SELECT delivery_id FROM events)"
+                ),
+                [before],
+            )?;
+            let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+            Ok(Pruned {
+                jobs: count(jobs),
+                events: count(events),
+                deliveries: count(deliveries),
+            })
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await?;
@@ -966,5 +1005,97 @@ impl Store for SqliteStore {
                 .collect())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::events::Kind;
+    use crate::store::{now_millis, NewEvent};
+
+    fn delivery(n: u8, received_at: Millis, route: &RouteName) -> NewDelivery {
+        let id = EventId::parse(&format!("evt_{}", format!("{n:02x}").repeat(16))).unwrap();
+        NewDelivery {
+            received_at,
+            signature: "sha256=00".into(),
+            body: Bytes::from(vec![n]),
+            events: vec![NewEvent {
+                id,
+                kind: EventKind::new(Kind::Message, "text"),
+                payload: Bytes::from_static(b"{}"),
+                routes: vec![(route.clone(), ForwardMode::Event)],
+            }],
+        }
+    }
+
+    fn count(store: &SqliteStore, table: &str) -> i64 {
+        let conn = Connection::open(store.path()).unwrap();
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn pruning_forgets_old_delivered_webhooks_and_keeps_what_is_still_owed() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path(), OpenMode::Server).unwrap();
+        let route = RouteName::parse("crm").unwrap();
+        let now = now_millis();
+        store
+            .record_delivery(delivery(1, 1_000, &route))
+            .await
+            .unwrap();
+        store
+            .record_delivery(delivery(2, 2_000, &route))
+            .await
+            .unwrap();
+        store
+            .record_delivery(delivery(3, now + 60_000, &route))
+            .await
+            .unwrap();
+        let jobs = store
+            .claim_jobs(&route, now + 120_000, Duration::from_secs(60), 10)
+            .await
+            .unwrap();
+        assert_eq!(jobs.len(), 3);
+        // The first and the recent one were delivered; the second failed and is kept.
+        for job in &jobs {
+            let settlement = if job.attempt == 1
+                && matches!(&job.body, JobBody::Event { id, .. } if id.as_str().starts_with("evt_0202"))
+            {
+                Settlement::Failed {
+                    status: Some(500),
+                    error: "down".into(),
+                }
+            } else {
+                Settlement::Delivered { status: 200 }
+            };
+            store.settle_job(job.id, settlement).await.unwrap();
+        }
+        let pruned = store.prune(now + 30_000).await.unwrap();
+        assert_eq!(
+            pruned.jobs, 2,
+            "both delivered jobs are old enough by update time"
+        );
+        assert_eq!(pruned.events, 1);
+        assert_eq!(pruned.deliveries, 1);
+        assert_eq!(count(&store, "deliveries"), 2);
+        assert_eq!(count(&store, "events"), 2);
+        assert_eq!(count(&store, "jobs"), 1);
+        // The failed job can still be retried: its event and delivery are there.
+        let failed = store
+            .list_jobs(JobFilter {
+                state: Some(JobState::Failed),
+                limit: 10,
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        store.retry_job(failed[0].id, now).await.unwrap();
+        let again = store
+            .claim_jobs(&route, now + 120_000, Duration::from_secs(60), 10)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
     }
 }

@@ -277,7 +277,8 @@ async fn call_ids_with_slashes_and_plus_signs_work_in_api_paths() {
     let body = String::from_utf8(fixture("06-call-connect-user-initiated-offer.json")).unwrap();
     let original = "wacid.HBgLMTIxMjU1NTAxMDAVAgARGCAyQkE1RTNGNUM4QjFBOTk2MTY1RTJCMDg4RkRCNTcyMBwYCzE1NTUwNzgzODgxFQIAAA==";
     let odd = "wacid.HBgL/MTIx+MjU1NTAxMDA=";
-    app.post_signed(body.replace(original, odd).into_bytes()).await;
+    app.post_signed(body.replace(original, odd).into_bytes())
+        .await;
     let path = "/api/calls/wacid.HBgL%2FMTIx%2BMjU1NTAxMDA%3D";
     let found = tokio::time::timeout(PATIENCE, async {
         loop {
