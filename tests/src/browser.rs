@@ -56,8 +56,9 @@ impl Browser {
         let serde_json::Value::Object(capabilities) = capabilities else {
             unreachable!("an object literal");
         };
-        let client = ClientBuilder::rustls()
-            .context("rustls")?
+        // chromedriver speaks plain HTTP on loopback: no TLS stack needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
@@ -76,18 +77,30 @@ impl Browser {
         attribute: &str,
         value: &str,
     ) -> anyhow::Result<()> {
+        self.wait_for_attribute_in(css, attribute, &[value])
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits until `css` matches an element whose `attribute` is one of `values`; returns it.
+    pub async fn wait_for_attribute_in(
+        &self,
+        css: &str,
+        attribute: &str,
+        values: &[&str],
+    ) -> anyhow::Result<String> {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         let mut last = None;
         while tokio::time::Instant::now() < deadline {
             if let Ok(element) = self.client.find(Locator::Css(css)).await {
                 last = element.attr(attribute).await.ok().flatten();
-                if last.as_deref() == Some(value) {
-                    return Ok(());
+                if let Some(found) = last.as_deref().filter(|v| values.contains(v)) {
+                    return Ok(found.to_owned());
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        anyhow::bail!("{css}[{attribute}] never became {value:?} (last {last:?})")
+        anyhow::bail!("{css}[{attribute}] never became one of {values:?} (last {last:?})")
     }
 
     /// Waits until `css` matches an element whose text contains `text`.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 pub mod browser;
+pub mod product;
 pub mod stack;
 
 /// How long anything that should happen promptly may take before a test gives up.
