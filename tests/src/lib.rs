@@ -20,11 +20,11 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// A binary of this workspace, built next to the test binary (`cargo build --workspace`).
 pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("no current exe")?;
-    // target/<profile>/deps/<test binary>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("the test binary is not under target/<profile>/deps")?;
+    // A test binary is in target/<profile>/deps/, a tool in target/<profile>/.
+    let mut dir = exe.parent().context("the binary has no directory")?;
+    if dir.ends_with("deps") {
+        dir = dir.parent().context("deps/ has no parent")?;
+    }
     let path = dir.join(name);
     if !path.is_file() {
         bail!(
