@@ -3,6 +3,7 @@
 //! The router deduplicates events by Meta's item ids (wamid / wacid), so replaying one
 //! fixture would measure only its "already seen" path. Every body made here therefore carries
 //! fresh ids, derived from a per-run nonce, the request counter and the item's position.
+//! [`parse_id`] reads the run and the request number back from such an id.
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -36,13 +37,37 @@ const FIXTURES: [Fixture; 4] = [
     },
 ];
 
-/// Names of the templates, indexed like [`SignedBody::template`].
-pub const TEMPLATE_NAMES: [&str; FIXTURES.len()] = [
-    FIXTURES[0].name,
-    FIXTURES[1].name,
-    FIXTURES[2].name,
-    FIXTURES[3].name,
-];
+/// A user-initiated call `connect` carrying an SDP offer: each new one rings every agent.
+const INCOMING_CALL: Fixture = Fixture {
+    name: "call-connect",
+    raw: include_str!("../../fixtures/meta-webhooks/06-call-connect-user-initiated-offer.json"),
+};
+
+/// Which deliveries a factory makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    /// [`FIXTURES`] round-robin: the ingest benchmark's load.
+    Ingest,
+    /// Only [`INCOMING_CALL`], each with a new call id: the push benchmark's load.
+    IncomingCalls,
+}
+
+/// The most templates a mix has; tallies per template are arrays of this size.
+pub const MAX_TEMPLATES: usize = FIXTURES.len();
+
+impl Mix {
+    fn fixtures(self) -> &'static [Fixture] {
+        match self {
+            Self::Ingest => &FIXTURES,
+            Self::IncomingCalls => std::slice::from_ref(&INCOMING_CALL),
+        }
+    }
+
+    /// Names of the templates, indexed like [`SignedBody::template`].
+    pub fn template_names(self) -> impl Iterator<Item = &'static str> {
+        self.fixtures().iter().map(|f| f.name)
+    }
+}
 
 /// Prefixes of the ids that are replaced; the prefix itself is kept.
 const ID_PREFIXES: [&str; 2] = ["wamid.", "wacid."];
@@ -51,6 +76,8 @@ const ID_PREFIXES: [&str; 2] = ["wamid.", "wacid."];
 struct Template {
     literals: Vec<&'static str>,
     prefixes: Vec<&'static str>,
+    /// The fixture's length: a rendered body is at most a few bytes per id longer.
+    raw_len: usize,
 }
 
 impl Template {
@@ -68,7 +95,11 @@ impl Template {
             rest = &rest[id_start + id_len..];
         }
         literals.push(rest);
-        Self { literals, prefixes }
+        Self {
+            literals,
+            prefixes,
+            raw_len: raw.len(),
+        }
     }
 
     /// Writes the template with each id replaced by a unique one for this request.
@@ -76,9 +107,7 @@ impl Template {
         for (item, literal) in self.literals.iter().enumerate() {
             out.extend_from_slice(literal.as_bytes());
             if item < self.prefixes.len() {
-                // Upper-case hex and digits only: valid in any id charset a parser may check.
-                let id = format!("BENCH{run_id:08X}{counter:012X}{item:02X}");
-                out.extend_from_slice(id.as_bytes());
+                out.extend_from_slice(unique_id(run_id, counter, item).as_bytes());
             }
         }
     }
@@ -87,6 +116,30 @@ impl Template {
     fn id_count(&self) -> usize {
         self.prefixes.len()
     }
+}
+
+/// The part of an id after its `wamid.`/`wacid.` prefix. Upper-case hex and digits only:
+/// valid in any id charset a parser may check.
+fn unique_id(run_id: u32, counter: u64, item: usize) -> String {
+    format!("{ID_MARK}{run_id:08X}{counter:012X}{item:02X}")
+}
+
+/// What every id made here starts with, after the prefix.
+const ID_MARK: &str = "BENCH";
+
+/// Reads an id made by a factory (`wacid.BENCH…` or `wamid.BENCH…`) back into its run id and
+/// request number; `None` for any other id.
+pub fn parse_id(id: &str) -> Option<(u32, u64)> {
+    let rest = ID_PREFIXES
+        .iter()
+        .find_map(|prefix| id.strip_prefix(prefix))?
+        .strip_prefix(ID_MARK)?;
+    if rest.len() != 8 + 12 + 2 || !rest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let run_id = u32::from_str_radix(&rest[..8], 16).ok()?;
+    let counter = u64::from_str_radix(&rest[8..20], 16).ok()?;
+    Some((run_id, counter))
 }
 
 /// The earliest `"wamid.` or `"wacid.` in `text`: byte offset of the prefix and the prefix.
@@ -105,7 +158,7 @@ fn next_id(text: &str) -> Option<(usize, &'static str)> {
 pub struct SignedBody {
     pub body: Bytes,
     pub signature: HeaderValue,
-    /// Index into [`TEMPLATE_NAMES`].
+    /// Index into the factory's [`Mix::template_names`].
     pub template: usize,
 }
 
@@ -118,8 +171,12 @@ pub struct BodyFactory {
 
 impl BodyFactory {
     /// `run_id` keeps ids unique across runs against the same router data directory.
-    pub fn new(secret: &str, run_id: u32) -> Self {
-        let templates = FIXTURES.iter().map(|f| Template::parse(f.raw)).collect();
+    pub fn new(secret: &str, run_id: u32, mix: Mix) -> Self {
+        let templates = mix
+            .fixtures()
+            .iter()
+            .map(|f| Template::parse(f.raw))
+            .collect();
         // HMAC accepts keys of any length, so this cannot fail.
         let mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
@@ -130,17 +187,18 @@ impl BodyFactory {
         }
     }
 
-    /// The body of request `n`: template `n mod 4` with ids unique to (run, n).
+    /// The body of request `n`: template `n mod (templates)` with ids unique to (run, n).
     pub fn make(&self, n: u64) -> SignedBody {
-        let template = usize::try_from(n % self.templates.len() as u64)
-            .unwrap_or_else(|_| unreachable!("a remainder of 4 fits in usize"));
-        let mut body = Vec::with_capacity(FIXTURES[template].raw.len() + 64);
-        self.templates[template].render(self.run_id, n, &mut body);
+        let index = usize::try_from(n % self.templates.len() as u64)
+            .unwrap_or_else(|_| unreachable!("a remainder of a few templates fits in usize"));
+        let template = &self.templates[index];
+        let mut body = Vec::with_capacity(template.raw_len + 64);
+        template.render(self.run_id, n, &mut body);
         let signature = self.sign(&body);
         SignedBody {
             body: Bytes::from(body),
             signature,
-            template,
+            template: index,
         }
     }
 
@@ -223,7 +281,7 @@ mod tests {
 
     #[test]
     fn signatures_match_the_ones_meta_sent_for_the_fixtures() {
-        let factory = BodyFactory::new("test-app-secret", 0);
+        let factory = BodyFactory::new("test-app-secret", 0, Mix::Ingest);
         for (fixture, expected) in FIXTURES.iter().zip(FIXTURE_SIGNATURES) {
             assert_eq!(factory.sign_raw(fixture.raw.as_bytes()), expected);
         }
@@ -244,7 +302,7 @@ mod tests {
 
     #[test]
     fn bodies_are_valid_json_with_fresh_ids_and_round_robin_templates() {
-        let factory = BodyFactory::new("test-app-secret", 7);
+        let factory = BodyFactory::new("test-app-secret", 7, Mix::Ingest);
         let original: HashSet<String> = FIXTURES
             .iter()
             .flat_map(|f| ids_in(f.raw.as_bytes()))
@@ -264,7 +322,7 @@ mod tests {
 
     #[test]
     fn a_body_is_signed_over_its_exact_bytes() {
-        let factory = BodyFactory::new("another-secret", 1);
+        let factory = BodyFactory::new("another-secret", 1, Mix::Ingest);
         let body = factory.make(3);
         let mut mac = Hmac::<Sha256>::new_from_slice(b"another-secret").unwrap();
         mac.update(&body.body);
@@ -274,15 +332,52 @@ mod tests {
 
     #[test]
     fn different_runs_get_different_ids() {
-        let a = BodyFactory::new("s", 1).make(0);
-        let b = BodyFactory::new("s", 2).make(0);
+        let a = BodyFactory::new("s", 1, Mix::Ingest).make(0);
+        let b = BodyFactory::new("s", 2, Mix::Ingest).make(0);
         assert_ne!(ids_in(&a.body), ids_in(&b.body));
     }
 
     #[test]
     fn pregenerated_source_ends_where_its_count_does() {
-        let source = BodySource::new(BodyFactory::new("s", 1), Some(3));
+        let source = BodySource::new(BodyFactory::new("s", 1, Mix::Ingest), Some(3));
         assert!(source.get(2).is_some());
         assert!(source.get(3).is_none());
+    }
+
+    #[test]
+    fn incoming_calls_get_a_fresh_call_id_that_reads_back_as_run_and_number() {
+        let factory = BodyFactory::new("test-app-secret", 0xA1B2_C3D4, Mix::IncomingCalls);
+        assert_eq!(
+            Mix::IncomingCalls.template_names().collect::<Vec<_>>(),
+            ["call-connect"]
+        );
+        for n in [0, 1, 999, 0xFFFF_FFFF_FFFF] {
+            let body = factory.make(n);
+            assert_eq!(body.template, 0);
+            let value: serde_json::Value = serde_json::from_slice(&body.body).unwrap();
+            let call = &value["entry"][0]["changes"][0]["value"]["calls"][0];
+            assert_eq!(call["event"], "connect");
+            assert_eq!(call["direction"], "USER_INITIATED");
+            assert!(call["session"]["sdp"].as_str().unwrap().starts_with("v=0"));
+            let id = call["id"].as_str().unwrap();
+            assert_eq!(parse_id(id), Some((0xA1B2_C3D4, n)), "{id}");
+        }
+    }
+
+    #[test]
+    fn ids_not_made_here_do_not_parse() {
+        for id in [
+            "wacid.HBgLMTIxMjU1NTAxMDAVAgARGCAyQkE1RTNGNUM4QjFBOTk2MTY1RTJCMDg4RkRCNTcyMBwYCzE1NTUwNzgzODgxFQIAAA==",
+            "wacid.BENCH0000000100000000000",
+            "wacid.BENCH00000001000000000000ZZ",
+            "other.BENCH0000000100000000000000",
+            "",
+        ] {
+            assert_eq!(parse_id(id), None, "{id}");
+        }
+        assert_eq!(
+            parse_id("wamid.BENCH000000010000000000FF02"),
+            Some((1, 0xFF))
+        );
     }
 }

@@ -7,7 +7,8 @@
 //! its next request as soon as the previous one is answered.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 use tokio::sync::Mutex;
 
-use crate::bodies::{BodyFactory, BodySource, TEMPLATE_NAMES};
+use crate::bodies::{BodyFactory, BodySource, Mix, MAX_TEMPLATES};
 use crate::client::{Connection, Outcome, Target};
 use crate::report::Report;
 
@@ -41,6 +42,119 @@ pub struct IngestOptions {
     pub timeout: Duration,
     /// Makes this run's event ids differ from every other run's.
     pub run_id: u32,
+    /// Which fixtures the bodies are made from.
+    pub mix: Mix,
+    /// Fixed rate only: where each request's due and send times and outcome are noted, for
+    /// measurements that follow a request past its answer (the push benchmark).
+    pub log: Option<Arc<RequestLog>>,
+}
+
+/// Per request number: when it was due and sent, and how it ended. Written by the workers,
+/// read by whoever follows the requests' effects, on any thread.
+pub struct RequestLog {
+    epoch: Instant,
+    /// Nanoseconds after `epoch`, plus one; 0 until noted.
+    due: Vec<AtomicU64>,
+    sent: Vec<AtomicU64>,
+    outcome: Vec<AtomicU8>,
+}
+
+/// How a logged request ended, as far as the log knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logged {
+    NotSent,
+    InFlight,
+    Ok,
+    OtherStatus,
+    Failed,
+}
+
+impl Logged {
+    fn from_code(code: u8) -> Self {
+        match code {
+            1 => Self::InFlight,
+            2 => Self::Ok,
+            3 => Self::OtherStatus,
+            4 => Self::Failed,
+            _ => Self::NotSent,
+        }
+    }
+}
+
+impl RequestLog {
+    /// Room for requests `0..requests`; times count from now.
+    pub fn new(requests: u64) -> Self {
+        let len = usize::try_from(requests).unwrap_or(usize::MAX);
+        let zeros = |_| AtomicU64::new(0);
+        Self {
+            epoch: Instant::now(),
+            due: (0..len).map(zeros).collect(),
+            sent: (0..len).map(zeros).collect(),
+            outcome: (0..len).map(|_| AtomicU8::new(0)).collect(),
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.outcome.len() as u64
+    }
+
+    fn slot(n: u64) -> usize {
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
+    fn stamp(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX - 1)
+            + 1
+    }
+
+    fn instant(&self, stamp: u64) -> Option<Instant> {
+        (stamp != 0).then(|| self.epoch + Duration::from_nanos(stamp - 1))
+    }
+
+    /// Notes that request `n`, due at `due`, leaves now (at `sent`).
+    fn note_sent(&self, n: u64, due: Instant, sent: Instant) {
+        let i = Self::slot(n);
+        if let (Some(d), Some(s), Some(o)) =
+            (self.due.get(i), self.sent.get(i), self.outcome.get(i))
+        {
+            d.store(self.stamp(due), Ordering::Release);
+            s.store(self.stamp(sent), Ordering::Release);
+            o.store(1, Ordering::Release);
+        }
+    }
+
+    fn note_outcome(&self, n: u64, outcome: &Outcome) {
+        let code = match outcome {
+            Outcome::Response(status) if status.as_u16() == 200 => 2,
+            Outcome::Response(_) => 3,
+            Outcome::Timeout | Outcome::Error(_) => 4,
+        };
+        if let Some(o) = self.outcome.get(Self::slot(n)) {
+            o.store(code, Ordering::Release);
+        }
+    }
+
+    /// When request `n` was due and when it left; `None` if it has not left (yet).
+    pub fn times(&self, n: u64) -> Option<(Instant, Instant)> {
+        let i = Self::slot(n);
+        let due = self.instant(self.due.get(i)?.load(Ordering::Acquire))?;
+        let sent = self.instant(self.sent.get(i)?.load(Ordering::Acquire))?;
+        Some((due, sent))
+    }
+
+    pub fn outcome(&self, n: u64) -> Logged {
+        self.outcome
+            .get(Self::slot(n))
+            .map_or(Logged::NotSent, |o| {
+                Logged::from_code(o.load(Ordering::Acquire))
+            })
+    }
+}
+
+impl fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RequestLog({} requests)", self.outcome.len())
+    }
 }
 
 /// Counts for one phase (warm-up or measured).
@@ -50,8 +164,8 @@ pub struct Tally {
     pub statuses: BTreeMap<u16, u64>,
     pub errors: u64,
     pub timeouts: u64,
-    /// Requests answered 200, per template (indexed like `TEMPLATE_NAMES`).
-    pub ok_by_template: [u64; TEMPLATE_NAMES.len()],
+    /// Requests answered 200, per template (indexed like the mix's template names).
+    pub ok_by_template: [u64; MAX_TEMPLATES],
     pub first_error: Option<String>,
     /// When the last answer of this phase arrived.
     pub last_answer: Option<Instant>,
@@ -132,12 +246,12 @@ impl Observed {
 }
 
 /// Microsecond resolution, 3 significant digits, up to an hour.
-fn new_histogram() -> Histogram<u64> {
+pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3)
         .unwrap_or_else(|_| unreachable!("constant bounds are valid"))
 }
 
-fn micros(duration: Duration) -> u64 {
+pub fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
@@ -191,7 +305,9 @@ impl Plan {
 }
 
 /// Requests due in the first `seconds` of a run at `rate`: those with `n / rate < seconds`.
-fn slots(rate: f64, seconds: Duration) -> u64 {
+/// A fixed-rate run sends `slots(rate, warmup + duration)` requests, the first
+/// `slots(rate, warmup)` of them warm-up.
+pub fn slots(rate: f64, seconds: Duration) -> u64 {
     // Saturating float-to-int conversion; rates and durations are validated positive.
     (rate * seconds.as_secs_f64()).ceil() as u64
 }
@@ -237,7 +353,7 @@ fn spawn_pacer(plan: Plan, rate: f64, total: u64) -> (UnboundedReceiver<u64>, Jo
 /// Runs the load and returns what was measured.
 pub async fn run(options: IngestOptions) -> anyhow::Result<Report> {
     let target = Target::parse(&options.url).await?;
-    let factory = BodyFactory::new(&options.secret, options.run_id);
+    let factory = BodyFactory::new(&options.secret, options.run_id, options.mix);
     let total = match options.load {
         Load::Rate(rate) => Some(slots(rate, options.warmup + options.duration)),
         Load::Saturate => None,
@@ -272,7 +388,13 @@ pub async fn run(options: IngestOptions) -> anyhow::Result<Report> {
     let workers: Vec<_> = (0..options.connections)
         .map(|_| {
             let connection = Connection::new(target.clone(), options.timeout);
-            tokio::spawn(worker(connection, plan, bodies.clone(), dispatch.clone()))
+            tokio::spawn(worker(
+                connection,
+                plan,
+                bodies.clone(),
+                dispatch.clone(),
+                options.log.clone(),
+            ))
         })
         .collect();
     let mut observed = Observed::new();
@@ -300,6 +422,7 @@ async fn worker(
     plan: Plan,
     bodies: Arc<BodySource>,
     dispatch: Arc<Dispatch>,
+    log: Option<Arc<RequestLog>>,
 ) -> Observed {
     let mut observed = Observed::new();
     while let Some(n) = dispatch.next().await {
@@ -313,8 +436,14 @@ async fn worker(
         }
 
         let sent = Instant::now();
+        if let Some(log) = &log {
+            log.note_sent(n, due, sent);
+        }
         let outcome = connection.post(&body).await;
         let answered = Instant::now();
+        if let Some(log) = &log {
+            log.note_outcome(n, &outcome);
+        }
 
         if plan.is_measured(n, due) {
             if matches!(outcome, Outcome::Response(_)) {
@@ -346,6 +475,8 @@ mod tests {
             connections,
             timeout: Duration::from_secs(5),
             run_id: 1,
+            mix: Mix::Ingest,
+            log: None,
         }
     }
 
@@ -370,6 +501,27 @@ mod tests {
         assert_eq!(report.ok_by_template.values().sum::<u64>(), 100);
         let stats = stats();
         assert_eq!((stats.requests, stats.duplicates), (150, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_log_notes_every_request_due_sent_and_answered() {
+        let (url, _) = start_sink(Duration::ZERO).await;
+        let log = Arc::new(RequestLog::new(slots(200.0, Duration::from_millis(750))));
+        let mut options = options(url, Load::Rate(200.0), 500, 4);
+        options.log = Some(log.clone());
+        let before = Instant::now();
+        run(options).await.unwrap();
+
+        assert_eq!(log.len(), 150);
+        let mut previous_due = before;
+        for n in 0..log.len() {
+            assert_eq!(log.outcome(n), Logged::Ok, "request {n}");
+            let (due, sent) = log.times(n).unwrap();
+            assert!(due >= previous_due && sent >= due, "request {n}");
+            previous_due = due;
+        }
+        assert_eq!(log.outcome(150), Logged::NotSent);
+        assert!(log.times(150).is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::bodies::TEMPLATE_NAMES;
+use crate::bodies::Mix;
 use crate::ingest::{IngestOptions, Load, Observed, Tally};
 
 #[derive(Debug, Serialize)]
@@ -55,23 +55,19 @@ pub struct PhaseSummary {
     pub ok_by_template: BTreeMap<&'static str, u64>,
 }
 
-impl From<&Tally> for PhaseSummary {
-    fn from(tally: &Tally) -> Self {
+impl PhaseSummary {
+    fn new(tally: &Tally, mix: Mix) -> Self {
         Self {
             sent: tally.sent,
             ok: tally.ok(),
             errors: tally.errors,
-            ok_by_template: by_template(tally),
+            ok_by_template: by_template(tally, mix),
         }
     }
 }
 
-fn by_template(tally: &Tally) -> BTreeMap<&'static str, u64> {
-    TEMPLATE_NAMES
-        .iter()
-        .copied()
-        .zip(tally.ok_by_template)
-        .collect()
+fn by_template(tally: &Tally, mix: Mix) -> BTreeMap<&'static str, u64> {
+    mix.template_names().zip(tally.ok_by_template).collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -86,7 +82,7 @@ pub struct Percentiles {
 
 impl Percentiles {
     /// From a histogram of microseconds; `None` when nothing was recorded.
-    fn from_micros(histogram: &Histogram<u64>) -> Option<Self> {
+    pub fn from_micros(histogram: &Histogram<u64>) -> Option<Self> {
         let ms = |micros: u64| micros as f64 / 1000.0;
         (!histogram.is_empty()).then(|| Self {
             p50: ms(histogram.value_at_quantile(0.50)),
@@ -137,12 +133,12 @@ impl Report {
             latency_ms: Percentiles::from_micros(&observed.latency),
             service_ms: target_rate.and_then(|_| Percentiles::from_micros(&observed.service)),
             statuses: measured.statuses.clone(),
-            ok_by_template: by_template(measured),
+            ok_by_template: by_template(measured, options.mix),
             first_error: measured
                 .first_error
                 .clone()
                 .or_else(|| observed.warmup.first_error.clone()),
-            warmup: PhaseSummary::from(&observed.warmup),
+            warmup: PhaseSummary::new(&observed.warmup, options.mix),
         }
     }
 
@@ -211,7 +207,7 @@ impl fmt::Display for Report {
     }
 }
 
-fn write_percentiles(
+pub fn write_percentiles(
     f: &mut fmt::Formatter<'_>,
     label: &str,
     percentiles: &Option<Percentiles>,

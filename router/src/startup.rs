@@ -49,7 +49,8 @@ impl Application {
         let agents = Agents::from_settings(&settings.agents).map_err(anyhow::Error::msg)?;
         let session_key = SessionKey::load_or_create(&settings.server.data_dir)?;
         let metrics = Metrics::new();
-        let hub = Hub::new(settings.server.max_websockets);
+        let shutdown = CancellationToken::new();
+        let hub = Hub::new(settings.server.max_websockets, shutdown.child_token());
         let calling = Calling::new(
             store.clone(),
             graph_client(&settings)?,
@@ -65,7 +66,6 @@ impl Application {
             }
         });
         let wakers = Wakers::for_routes(&routes);
-        let shutdown = CancellationToken::new();
         let mut workers =
             fanout::spawn_workers(&routes, store.clone(), &wakers, &metrics, shutdown.clone())?;
         workers.push(tokio::spawn(prune_periodically(
@@ -130,6 +130,11 @@ impl Application {
                 .configure(http::ws::configure)
                 .configure(|cfg| serve_dialer(cfg, &static_dir))
         })
+        // Pushes to agents are small frames one way; with Nagle's algorithm each would wait
+        // for the delayed ACK of the one before.
+        .tcp_nodelay(true)
+        // Signals are handled in `run_until_stopped`, which closes agents' sockets first.
+        .disable_signals()
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
@@ -150,13 +155,29 @@ impl Application {
         self.port
     }
 
-    /// Stops the server gracefully from elsewhere; `run_until_stopped` then returns.
-    pub fn stop_handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+    /// Stops the server from elsewhere, as a signal would; `run_until_stopped` then returns.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            server: self.server.handle(),
+            shutdown: self.shutdown.clone(),
+        }
     }
 
-    /// Serves until the server stops (SIGINT/SIGTERM), then stops the workers.
+    /// Serves until SIGINT or SIGTERM (or [`Application::stopper`]): then agents'
+    /// sockets are closed at once (so dialers reconnect elsewhere without waiting),
+    /// requests under way finish, and the workers stop.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.shutdown.clone();
+        let stopper = Stopper {
+            server: handle,
+            shutdown,
+        };
+        tokio::spawn(async move {
+            stop_signal().await;
+            tracing::info!("stopping");
+            stopper.stop().await;
+        });
         let result = self.server.await;
         self.shutdown.cancel();
         for worker in self.workers {
@@ -245,4 +266,42 @@ async fn prune_periodically(
             () = tokio::time::sleep(PRUNE_EVERY) => {}
         }
     }
+}
+
+/// Stops a running [`Application`].
+#[derive(Clone)]
+pub struct Stopper {
+    server: actix_web::dev::ServerHandle,
+    shutdown: CancellationToken,
+}
+
+impl Stopper {
+    /// Closes agents' sockets, lets requests under way finish, and stops the server.
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        self.server.stop(true).await;
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }

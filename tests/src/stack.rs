@@ -28,7 +28,7 @@ pub struct Stack {
 /// A router on its own store, talking to the Graph API at `graph_port`.
 pub struct RouterHandle {
     pub url: String,
-    stopper: actix_web::dev::ServerHandle,
+    stopper: switchboard::startup::Stopper,
     _dir: tempfile::TempDir,
 }
 
@@ -66,7 +66,7 @@ ice_gathering_timeout = "2s"
         );
         let app = Application::build(Settings::from_toml(&toml)?).await?;
         let url = format!("http://127.0.0.1:{}", app.port());
-        let stopper = app.stop_handle();
+        let stopper = app.stopper();
         tokio::spawn(app.run_until_stopped());
         Ok(Self {
             url,
@@ -76,7 +76,7 @@ ice_gathering_timeout = "2s"
     }
 
     pub async fn stop(self) {
-        self.stopper.stop(true).await;
+        self.stopper.stop().await;
     }
 }
 

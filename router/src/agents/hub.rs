@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::calls::model::{Audience, Push};
 
@@ -45,6 +46,8 @@ struct Inner {
     sender: broadcast::Sender<Arc<Frame>>,
     connections: AtomicUsize,
     max_connections: usize,
+    /// Cancelled when the server stops: every socket closes.
+    closing: CancellationToken,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,15 +67,21 @@ impl Drop for Subscription {
 }
 
 impl Hub {
-    pub fn new(max_connections: usize) -> Self {
+    pub fn new(max_connections: usize, closing: CancellationToken) -> Self {
         let (sender, _) = broadcast::channel(BACKLOG);
         Self {
             inner: Arc::new(Inner {
                 sender,
                 connections: AtomicUsize::new(0),
                 max_connections,
+                closing,
             }),
         }
+    }
+
+    /// Cancelled when the server is stopping.
+    pub fn closing(&self) -> CancellationToken {
+        self.inner.closing.clone()
     }
 
     pub fn subscribe(&self) -> Result<Subscription, HubFull> {
@@ -130,7 +139,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_reach_their_audience() {
-        let hub = Hub::new(10);
+        let hub = Hub::new(10, CancellationToken::new());
         let mut sub = hub.subscribe().unwrap();
         hub.publish(push(Audience::Agent("ravi".into())));
         hub.publish(push(Audience::Everyone));
@@ -144,7 +153,7 @@ mod tests {
 
     #[test]
     fn connections_are_bounded_and_freed_on_drop() {
-        let hub = Hub::new(2);
+        let hub = Hub::new(2, CancellationToken::new());
         let a = hub.subscribe().unwrap();
         let _b = hub.subscribe().unwrap();
         assert!(hub.subscribe().is_err());

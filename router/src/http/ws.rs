@@ -44,7 +44,15 @@ async fn connect(
     let replay = calling.replay_for(&agent.name).await?;
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
-    actix_web::rt::spawn(serve(session, stream, subscription, agent.name, replay));
+    let closing = hub.closing();
+    actix_web::rt::spawn(serve(
+        session,
+        stream,
+        subscription,
+        agent.name,
+        replay,
+        closing,
+    ));
     Ok(response)
 }
 
@@ -60,6 +68,7 @@ async fn serve(
     mut subscription: Subscription,
     agent: String,
     replay: Vec<ServerEvent>,
+    closing: tokio_util::sync::CancellationToken,
 ) {
     let hello = ServerEvent::Hello {
         agent: agent.clone(),
@@ -74,6 +83,10 @@ async fn serve(
     let mut heard = Instant::now();
     let reason = loop {
         tokio::select! {
+            () = closing.cancelled() => break Some(CloseReason {
+                code: CloseCode::Restart,
+                description: Some("the server is restarting".into()),
+            }),
             frame = subscription.receiver.recv() => match frame {
                 Ok(frame) if frame.is_for(&agent) => {
                     if session.text(frame.json.clone()).await.is_err() {

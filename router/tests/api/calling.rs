@@ -293,3 +293,27 @@ async fn call_ids_with_slashes_and_plus_signs_work_in_api_paths() {
     .expect("the call is found by its encoded id");
     assert_eq!(found["call_id"], odd);
 }
+
+#[tokio::test]
+async fn stopping_the_server_closes_agents_sockets_at_once_so_they_reconnect() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message;
+    let app = spawn_app("").await;
+    let mut socket = app.socket(AGENT_TOKEN, None).await.unwrap();
+    next_event(&mut socket).await;
+    let stopping = tokio::spawn(app.stop());
+    let close = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close frame");
+    assert_eq!(close.map(|f| f.code), Some(CloseCode::Restart));
+    stopping.await.unwrap();
+}

@@ -89,7 +89,7 @@ pub fn route(name: &str, events: &str, url: &str, options: &str) -> String {
 
 pub struct TestApp {
     pub address: String,
-    stop: actix_web::dev::ServerHandle,
+    stop: switchboard::startup::Stopper,
     running: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
@@ -110,7 +110,7 @@ pub async fn spawn_app_in(data_dir: &Path, routes: &str) -> TestApp {
         Settings::from_toml(&config_toml("127.0.0.1:0", data_dir, routes)).expect("valid config");
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let stop = app.stop_handle();
+    let stop = app.stopper();
     let running = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -125,7 +125,7 @@ pub async fn spawn_app_in(data_dir: &Path, routes: &str) -> TestApp {
 impl TestApp {
     /// Stops the server as SIGTERM would and waits for its workers.
     pub async fn stop(self) {
-        self.stop.stop(true).await;
+        self.stop.stop().await;
         self.running.await.expect("joined").expect("clean stop");
     }
 
