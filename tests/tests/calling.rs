@@ -347,3 +347,87 @@ async fn metas_refusals_reach_the_agent_with_metas_code() {
     peer.close().await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_calls_a_customer_known_only_by_user_id() {
+    let stack = Stack::start().await.unwrap();
+    let bsuid = "US.13491208655302741918";
+    stack
+        .sim_user(json!({"user_id": bsuid, "username": "@pablomorales", "permission": "permanent"}))
+        .await;
+    let mut socket = stack.socket(ASHA).await;
+    let state = stack.get(ASHA, &format!("/api/permissions/{bsuid}")).await;
+    assert_eq!(state["status"], "permanent", "{state}");
+    let peer = browser_peer().await;
+    let offer = peer.create_offer().await.unwrap();
+    let (status, body) = stack.post(ASHA, "/api/calls", place(bsuid, &offer)).await;
+    assert_eq!(status, 201, "{body}");
+    let call_id = body["call_id"].as_str().unwrap().to_owned();
+    let ServerEvent::CallAnswered { sdp, .. } = socket
+        .until(|e| matches!(e, ServerEvent::CallAnswered { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    peer.apply_answer(&sdp).await.unwrap();
+    let heard = audio_flows_both_ways(&stack, &call_id, &peer).await;
+    assert!(
+        heard.user.wa_id.is_none(),
+        "Meta shows this user without a number"
+    );
+    let record = stack
+        .get(ASHA, &format!("/api/calls/{}", urlencode(&call_id)))
+        .await;
+    assert_eq!(record["user"]["user_id"], bsuid);
+    assert!(record["user"].get("wa_id").is_none(), "{record}");
+    peer.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_reads_and_sets_the_numbers_calling_settings() {
+    let stack = Stack::start().await.unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1:8080\"\ndata_dir = \"{}\"\n\
+             [meta]\napp_secret = \"test-app-secret\"\nverify_token = \"v\"\naccess_token = \"EAAG-test\"\n\
+             phone_number_id = \"106540352242922\"\ngraph_api_base = \"{}\"\n",
+            dir.path().join("data").display(),
+            stack.sim
+        ),
+    )
+    .unwrap();
+    let binary = switchboard_e2e::workspace_binary("switchboard").unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(&binary)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(run(&["calling", "status"]).contains("calling: ENABLED"));
+    assert!(run(&["calling", "disable"]).contains("DISABLED"));
+    assert!(run(&["calling", "status"]).contains("calling: DISABLED"));
+    // Meta now refuses calls on this number, and the agent is told why.
+    let peer = browser_peer().await;
+    let offer = peer.create_offer().await.unwrap();
+    let (status, body) = stack
+        .post(ASHA, "/api/calls", place("12125550100", &offer))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["meta_code"], 138000);
+    assert!(run(&["calling", "enable"]).contains("ENABLED"));
+    assert!(run(&["calling", "status"]).contains("calling: ENABLED"));
+    peer.close().await;
+    stack.stop().await;
+}

@@ -234,13 +234,27 @@ async fn two_agents_ring_one_answers_and_the_other_sees_it_taken() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calling_without_permission_says_why_in_words() {
+async fn calling_without_permission_says_why_in_words_on_a_narrow_screen_by_keyboard() {
     let product = Product::start("no-permission", &["--permission-reply", "off"])
         .await
         .unwrap();
     let browser = signed_in(&product, "asha", AGENTS[0].1).await;
-    browser.type_into("#dial-to", "12125550177").await.unwrap();
-    browser.click("#call").await.unwrap();
+    // A phone-sized window: nothing may need sideways scrolling.
+    browser.client.set_window_size(320, 640).await.unwrap();
+    let overflow = browser
+        .eval_async("document.documentElement.scrollWidth - window.innerWidth")
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "the page overflows by {overflow} px"
+    );
+    // Type the number and press Enter: no mouse needed.
+    let enter: char = fantoccini::key::Key::Enter.into();
+    browser
+        .type_into("#dial-to", &format!("12125550177{enter}"))
+        .await
+        .unwrap();
     browser
         .wait_for_attribute("#error", "data-meta-code", "138006")
         .await

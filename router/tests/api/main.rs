@@ -6,6 +6,7 @@ mod admin;
 mod binary;
 mod calling;
 mod fanout;
+mod graph;
 mod health;
 mod helpers;
 mod webhook;
