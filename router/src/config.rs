@@ -120,7 +120,7 @@ pub enum OneOrMany {
 pub struct CallSettings {
     /// STUN/TURN servers handed to the dialer as they are.
     #[serde(default)]
-    pub ice_servers: Vec<IceServer>,
+    pub ice_servers: Vec<switchboard_protocol::api::IceServer>,
     /// A TURN server whose credentials are minted per agent from a shared secret.
     #[serde(default)]
     pub turn: Option<TurnSettings>,
@@ -181,16 +181,6 @@ pub struct TemplateSettings {
     pub name: String,
     /// The template's language code, e.g. `en_US`.
     pub language: String,
-}
-
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IceServer {
-    pub urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -214,16 +214,7 @@ fn permission_style(settings: &Settings) -> PermissionRequestStyle {
 
 fn dialer_settings(settings: &Settings) -> DialerSettings {
     DialerSettings {
-        ice_servers: settings
-            .calls
-            .ice_servers
-            .iter()
-            .map(|s| switchboard_protocol::api::IceServer {
-                urls: s.urls.clone(),
-                username: s.username.clone(),
-                credential: s.credential.clone(),
-            })
-            .collect(),
+        ice_servers: settings.calls.ice_servers.clone(),
         turn: settings.calls.turn.as_ref().map(|turn| TurnMint {
             urls: turn.urls.clone(),
             secret: turn.shared_secret.clone(),

@@ -124,3 +124,31 @@ pub fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
+
+/// The agents every end-to-end setup knows: (name, token).
+pub const AGENTS: [(&str, &str); 2] = [("asha", "asha-token"), ("ravi", "ravi-token")];
+
+/// `[[agents]]` tables for [`AGENTS`], as the router's configuration takes them.
+pub fn agents_toml() -> String {
+    AGENTS
+        .iter()
+        .map(|(name, token)| {
+            format!(
+                "[[agents]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nrole = \"agent\"\n",
+                sha256_hex(token)
+            )
+        })
+        .collect()
+}
+
+/// A call id as a URL path segment (Meta's ids are base64 and may hold `/`, `+`, `=`).
+pub fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -6,10 +6,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::{free_port, sha256_hex, wait_until_ready, workspace_binary, workspace_root, Process};
+use crate::{agents_toml, free_port, wait_until_ready, workspace_binary, workspace_root, Process};
 
-/// The agents the product knows: (name, token).
-pub const AGENTS: [(&str, &str); 2] = [("asha", "asha-token"), ("ravi", "ravi-token")];
+pub use crate::{path_segment, AGENTS};
 
 pub struct Product {
     pub router: String,
@@ -30,15 +29,7 @@ impl Product {
         let (router_port, sim_port) = (free_port(), free_port());
         let router = format!("http://127.0.0.1:{router_port}");
         let sim = format!("http://127.0.0.1:{sim_port}");
-        let agents: String = AGENTS
-            .iter()
-            .map(|(name, token)| {
-                format!(
-                    "[[agents]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nrole = \"agent\"\n",
-                    sha256_hex(token)
-                )
-            })
-            .collect();
+        let agents = agents_toml();
         let config = dir.path().join("switchboard.toml");
         std::fs::write(
             &config,
@@ -120,16 +111,4 @@ ice_gathering_timeout = "3s"
             self.sim_process.tail(30)
         )
     }
-}
-
-/// A call id as a URL path segment (Meta's ids are base64 and may hold `/`, `+`, `=`).
-pub fn path_segment(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -12,10 +12,9 @@ use switchboard_protocol::ws::ServerEvent;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{free_port, sha256_hex, PATIENCE};
+use crate::{agents_toml, free_port, PATIENCE};
 
-/// The agents every stack knows: (name, token).
-pub const AGENTS: [(&str, &str); 2] = [("asha", "asha-token"), ("ravi", "ravi-token")];
+pub use crate::AGENTS;
 
 pub struct Stack {
     pub router: String,
@@ -35,15 +34,7 @@ pub struct RouterHandle {
 impl RouterHandle {
     pub async fn start(graph_port: u16) -> anyhow::Result<Self> {
         let dir = tempfile::TempDir::new()?;
-        let agents: String = AGENTS
-            .iter()
-            .map(|(name, token)| {
-                format!(
-                    "[[agents]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nrole = \"agent\"\n",
-                    sha256_hex(token)
-                )
-            })
-            .collect();
+        let agents = agents_toml();
         let toml = format!(
             r#"
 [server]

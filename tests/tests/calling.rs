@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use switchboard_e2e::stack::{place, AgentSocket, Stack, AGENTS};
-use switchboard_e2e::PATIENCE;
+use switchboard_e2e::{path_segment, PATIENCE};
 use switchboard_protocol::api::{CallLog, CallState};
 use switchboard_protocol::sim::SimCall;
 use switchboard_protocol::ws::{CallStatus, EndStatus, PermissionResponse, ServerEvent};
@@ -31,7 +31,7 @@ async fn browser_peer() -> MediaPeer {
 
 /// Waits until both the simulated user and the agent's peer have heard sound.
 async fn audio_flows_both_ways(stack: &Stack, call_id: &str, peer: &MediaPeer) -> SimCall {
-    let path = format!("/sim/calls/{}", urlencode(call_id));
+    let path = format!("/sim/calls/{}", path_segment(call_id));
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let call: SimCall = serde_json::from_value(stack.sim_get(&path).await).unwrap();
@@ -47,17 +47,6 @@ async fn audio_flows_both_ways(stack: &Stack, call_id: &str, peer: &MediaPeer) -
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn urlencode(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +115,7 @@ async fn an_agent_asks_permission_calls_talks_and_hangs_up_and_the_log_has_it() 
     let (status, body) = stack
         .post(
             ASHA,
-            &format!("/api/calls/{}/terminate", urlencode(&call_id)),
+            &format!("/api/calls/{}/terminate", path_segment(&call_id)),
             json!({}),
         )
         .await;
@@ -195,7 +184,7 @@ async fn a_users_call_rings_two_agents_one_takes_it_and_the_user_hangs_up() {
     let (status, body) = stack
         .post(
             ASHA,
-            &format!("/api/calls/{}/accept", urlencode(&call_id)),
+            &format!("/api/calls/{}/accept", path_segment(&call_id)),
             json!({"sdp": answer}),
         )
         .await;
@@ -211,7 +200,7 @@ async fn a_users_call_rings_two_agents_one_takes_it_and_the_user_hangs_up() {
 
     stack
         .sim_post(
-            &format!("/sim/calls/{}/hangup", urlencode(&call_id)),
+            &format!("/sim/calls/{}/hangup", path_segment(&call_id)),
             json!({}),
         )
         .await;
@@ -245,7 +234,7 @@ async fn two_agents_accepting_at_once_leaves_exactly_one_on_the_call() {
     let (peer_a, peer_r) = (browser_peer().await, browser_peer().await);
     let answer_a = peer_a.answer(&offer).await.unwrap();
     let answer_r = peer_r.answer(&offer).await.unwrap();
-    let path = format!("/api/calls/{}/accept", urlencode(&call_id));
+    let path = format!("/api/calls/{}/accept", path_segment(&call_id));
     let (a, r) = tokio::join!(
         stack.post(ASHA, &path, json!({"sdp": answer_a})),
         stack.post(RAVI, &path, json!({"sdp": answer_r})),
@@ -256,7 +245,7 @@ async fn two_agents_accepting_at_once_leaves_exactly_one_on_the_call() {
     let loser = if a.0 == 409 { &a.1 } else { &r.1 };
     assert_eq!(loser["error"]["code"], "claimed");
     let record = stack
-        .get(ASHA, &format!("/api/calls/{}", urlencode(&call_id)))
+        .get(ASHA, &format!("/api/calls/{}", path_segment(&call_id)))
         .await;
     let winner = if a.0 == 200 { "asha" } else { "ravi" };
     assert_eq!(record["agent"], winner);
@@ -376,7 +365,7 @@ async fn an_agent_calls_a_customer_known_only_by_user_id() {
         "Meta shows this user without a number"
     );
     let record = stack
-        .get(ASHA, &format!("/api/calls/{}", urlencode(&call_id)))
+        .get(ASHA, &format!("/api/calls/{}", path_segment(&call_id)))
         .await;
     assert_eq!(record["user"]["user_id"], bsuid);
     assert!(record["user"].get("wa_id").is_none(), "{record}");

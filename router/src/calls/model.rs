@@ -54,13 +54,25 @@ impl Call {
     /// An outgoing call before Meta has given it an id.
     pub fn dialing(local_id: String, user: User, agent: String, now: i64) -> Self {
         Self {
-            id: local_id,
-            direction: Direction::Outgoing,
             user,
-            business_number: None,
-            state: CallState::Dialing,
             agent: Some(agent),
-            created_at: now,
+            ..Self::first_seen(local_id, Direction::Outgoing, now)
+        }
+    }
+
+    /// A call as first known: an outgoing one dialing, an incoming one ringing.
+    fn first_seen(id: String, direction: Direction, created_at: i64) -> Self {
+        Self {
+            id,
+            direction,
+            user: User::default(),
+            business_number: None,
+            state: match direction {
+                Direction::Incoming => CallState::Ringing,
+                Direction::Outgoing => CallState::Dialing,
+            },
+            agent: None,
+            created_at,
             connected_at: None,
             ended_at: None,
             duration: None,
@@ -247,26 +259,8 @@ impl CallUpdate {
 /// Applies a webhook to the call it names (`None` if the router has not seen the call
 /// yet). Returns the new state (unchanged if the webhook changed nothing) and the pushes.
 pub fn apply(existing: Option<Call>, id: &str, update: &CallUpdate) -> (Call, Vec<Push>) {
-    let mut call = existing.unwrap_or_else(|| Call {
-        id: id.to_owned(),
-        direction: update.direction(),
-        user: User::default(),
-        business_number: None,
-        state: match update.direction() {
-            Direction::Incoming => CallState::Ringing,
-            Direction::Outgoing => CallState::Dialing,
-        },
-        agent: None,
-        created_at: update.at(),
-        connected_at: None,
-        ended_at: None,
-        duration: None,
-        end_status: None,
-        error: None,
-        status: None,
-        meta_sdp: None,
-        our_answer: None,
-    });
+    let mut call = existing
+        .unwrap_or_else(|| Call::first_seen(id.to_owned(), update.direction(), update.at()));
     call.learn_user(update.user());
     let mut pushes = Vec::new();
     match update {
