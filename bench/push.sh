@@ -14,11 +14,11 @@
 # TMPDIR or /tmp). BUILD=0 measures the binaries already built.
 set -euo pipefail
 
-log() { printf '[push.sh] %s\n' "$*" >&2; }
-die() {
-    log "$*"
-    exit 1
-}
+SCRIPT=push.sh
+WORK_PREFIX=switchboard-push
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
 
 AGENTS=${AGENTS:-50}
 RATE=${RATE:-1000}
@@ -35,19 +35,7 @@ done
 SECRET=test-app-secret
 TOKEN_PREFIX='bench-agent-token-'
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-router=target/release/switchboard
-bench=target/release/switchboard-bench
 
-for tool in curl python3; do
-    command -v "$tool" >/dev/null || die "needs $tool on PATH"
-done
-# Settings from the caller's environment would override the config file written below, and
-# a caller's RUST_LOG would change how much the router logs.
-for name in $(compgen -e); do
-    if [[ $name == SWITCHBOARD_* || $name == META_* || $name == RUST_LOG ]]; then unset "$name"; fi
-done
 
 # Each socket is a descriptor in the router and in the load generator (both inherit this).
 fds_needed=$((SOCKETS + AGENTS + 1024))
@@ -58,14 +46,7 @@ if [[ $fds_before != unlimited ]] && ((fds_before < fds_needed)); then
 fi
 fds_limit=$(ulimit -Sn)
 
-build_cmd=(cargo build --release -p switchboard -p switchboard-bench)
-if [[ ${BUILD:-1} == 0 ]]; then
-    build_cmd=("#" "${build_cmd[@]}" "(skipped: BUILD=0)")
-else
-    log "${build_cmd[*]}"
-    "${build_cmd[@]}"
-fi
-"$router" serve --help >/dev/null 2>&1 || die "$router has no working 'serve' subcommand"
+build_release
 # The source the binaries were built from (with BUILD=0, only what is checked out now).
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 if [[ -n $(git status --porcelain -- router protocol 2>/dev/null) ]]; then
@@ -73,29 +54,6 @@ if [[ -n $(git status --porcelain -- router protocol 2>/dev/null) ]]; then
 fi
 if [[ ${BUILD:-1} == 0 ]]; then commit="$commit (checked out; BUILD=0, binaries not rebuilt)"; fi
 
-work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/switchboard-push.XXXXXX")
-pids=()
-
-# Stops everything this script started, by PID: TERM, up to 5 s to exit, then KILL.
-cleanup() {
-    local status=$? pid
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ $status -eq 0 ]]; then rm -rf "$work"; else log "logs kept in $work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # Saves the router's memory and CPU time as JSON to FILE.
 router_reading() { "$bench" rss --pid "$router_pid" --json >"$1"; }

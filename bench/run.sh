@@ -11,11 +11,11 @@
 # the router's data goes; TMPDIR or /tmp). BUILD=0 measures the binaries already built.
 set -euo pipefail
 
-log() { printf '[run.sh] %s\n' "$*" >&2; }
-die() {
-    log "$*"
-    exit 1
-}
+SCRIPT=run.sh
+WORK_PREFIX=switchboard-bench
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
 
 RATE=${RATE:-2000}
 DURATION=${DURATION:-20}
@@ -28,47 +28,9 @@ DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-$((DURATION * 6 + 60))}
 [[ $DRAIN_TIMEOUT =~ ^[0-9]+$ ]] || die "DRAIN_TIMEOUT must be a whole number"
 SECRET=test-app-secret
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-router=target/release/switchboard
-bench=target/release/switchboard-bench
 
-for tool in curl python3; do
-    command -v "$tool" >/dev/null || die "needs $tool on PATH"
-done
-# Settings from the caller's environment would override the config file written below.
-for name in $(compgen -e); do
-    if [[ $name == SWITCHBOARD_* || $name == META_* ]]; then unset "$name"; fi
-done
 
-build_cmd=(cargo build --release -p switchboard -p switchboard-bench)
-if [[ ${BUILD:-1} == 0 ]]; then
-    build_cmd=("#" "${build_cmd[@]}" "(skipped: BUILD=0)")
-else
-    log "${build_cmd[*]}"
-    "${build_cmd[@]}"
-fi
-"$router" serve --help >/dev/null 2>&1 || die "$router has no working 'serve' subcommand yet"
-
-work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/switchboard-bench.XXXXXX")
-pids=()
-
-# Stops everything this script started, by PID: TERM, up to 5 s to exit, then KILL.
-cleanup() {
-    local status=$? pid
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ $status -eq 0 ]]; then rm -rf "$work"; else log "logs kept in $work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+build_release
 
 # Prints the value at a dotted key path of a JSON file.
 json_get() {
@@ -81,9 +43,6 @@ print(value)
 EOF
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # Waits up to 10 s for a sink's "listening on ADDR" line and prints ADDR.
 sink_address() {
