@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by bench/run.sh and bench/push.sh (sourced, not run): logging, the release build,
 # a scratch directory, stopping what the script started, and small helpers.
 #
@@ -11,8 +12,11 @@ die() {
 }
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
+# Used by the scripts that source this file.
+# shellcheck disable=SC2034
 router=target/release/switchboard
+# shellcheck disable=SC2034
 bench=target/release/switchboard-bench
 
 for tool in curl python3; do
