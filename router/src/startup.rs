@@ -17,13 +17,14 @@ use crate::config::Settings;
 use crate::fanout::routes::{Route, Routes};
 use crate::fanout::{self, Wakers};
 use crate::http::agents::{DialerSettings, TurnMint};
+use crate::http::error::ApiError;
 use crate::http::ws::AllowedOrigins;
 use crate::http::{self, webhook::WebhookAuth};
 use crate::ingest::Ingest;
 use crate::meta::graph::GraphClient;
 use crate::store::sqlite::OpenMode;
 use crate::store::{SqliteStore, Store};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, RequestSpan};
 
 pub struct Application {
     port: u16,
@@ -68,6 +69,10 @@ impl Application {
         let wakers = Wakers::for_routes(&routes);
         let mut workers =
             fanout::spawn_workers(&routes, store.clone(), &wakers, &metrics, shutdown.clone())?;
+        workers.push(tokio::spawn(sweep_periodically(
+            calling.clone(),
+            shutdown.clone(),
+        )));
         workers.push(tokio::spawn(prune_periodically(
             store.clone(),
             settings.server.retention,
@@ -106,38 +111,52 @@ impl Application {
         let listener =
             TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(TracingLogger::default())
-                .app_data(ingest.clone())
-                .app_data(webhook_auth.clone())
-                .app_data(store.clone())
-                .app_data(routes.clone())
-                .app_data(wakers.clone())
-                .app_data(metrics.clone())
-                .app_data(agents.clone())
-                .app_data(session_key.clone())
-                .app_data(dialer.clone())
-                .app_data(origins.clone())
-                .app_data(hub.clone())
-                .app_data(calling.clone())
-                .app_data(web::JsonConfig::default().limit(256 * 1024))
-                .configure(http::webhook::configure)
-                .configure(http::health::configure)
-                .configure(http::admin::configure)
-                .configure(http::agents::configure)
-                .configure(http::calls::configure)
-                .configure(http::ws::configure)
-                .configure(|cfg| serve_dialer(cfg, &static_dir))
-        })
-        // Pushes to agents are small frames one way; with Nagle's algorithm each would wait
-        // for the delayed ACK of the one before.
-        .tcp_nodelay(true)
-        // Signals are handled in `run_until_stopped`, which closes agents' sockets first.
-        .disable_signals()
-        .listen(listener)?
-        .shutdown_timeout(10)
-        .run();
+        let server =
+            HttpServer::new(move || {
+                App::new()
+                    .wrap(TracingLogger::<RequestSpan>::new())
+                    .app_data(ingest.clone())
+                    .app_data(webhook_auth.clone())
+                    .app_data(store.clone())
+                    .app_data(routes.clone())
+                    .app_data(wakers.clone())
+                    .app_data(metrics.clone())
+                    .app_data(agents.clone())
+                    .app_data(session_key.clone())
+                    .app_data(dialer.clone())
+                    .app_data(origins.clone())
+                    .app_data(hub.clone())
+                    .app_data(calling.clone())
+                    // Bodies, queries and paths that do not parse get the API's JSON errors.
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(256 * 1024)
+                            .error_handler(|e, _| {
+                                ApiError::BadRequest(format!("the JSON body: {e}")).into()
+                            }),
+                    )
+                    .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                        ApiError::BadRequest(format!("the query: {e}")).into()
+                    }))
+                    .app_data(web::PathConfig::default().error_handler(|e, _| {
+                        ApiError::BadRequest(format!("the path: {e}")).into()
+                    }))
+                    .configure(http::webhook::configure)
+                    .configure(http::health::configure)
+                    .configure(http::admin::configure)
+                    .configure(http::agents::configure)
+                    .configure(http::calls::configure)
+                    .configure(http::ws::configure)
+                    .configure(|cfg| serve_dialer(cfg, &static_dir))
+            })
+            // Pushes to agents are small frames one way; with Nagle's algorithm each would wait
+            // for the delayed ACK of the one before.
+            .tcp_nodelay(true)
+            // Signals are handled in `run_until_stopped`, which closes agents' sockets first.
+            .disable_signals()
+            .listen(listener)?
+            .shutdown_timeout(10)
+            .run();
         tracing::info!(
             address = %format!("{}:{port}", address.ip()),
             "listening on {}:{port}",
@@ -295,4 +314,21 @@ async fn stop_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// How often live calls are checked for silence.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn sweep_periodically(calling: Calling, shutdown: CancellationToken) {
+    loop {
+        match calling.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(calls = n, "ended calls Meta said nothing more about"),
+            Err(e) => tracing::error!(error = %e, "cannot check live calls"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+    }
 }

@@ -50,6 +50,16 @@ impl Agents {
             .map(|e| e.agent.clone())
     }
 
+    /// A short name for an agent's current token (not the token, and too little of a hash
+    /// of its hash to help anyone), carried in its sessions so that replacing the token in
+    /// the configuration ends them.
+    pub fn generation(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|e| e.agent.name == name)
+            .map(|e| hex::encode(&Sha256::digest(e.token_sha256)[..6]))
+    }
+
     /// The agent holding `token`. Every entry is compared, in constant time, so the time
     /// taken says nothing about which entry (if any) matched.
     pub fn authenticate(&self, token: &str) -> Option<Agent> {
@@ -84,10 +94,14 @@ fn identify(req: &HttpRequest) -> Result<Agent, ApiError> {
     let key = req
         .app_data::<web::Data<super::session::SessionKey>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("sessions are not configured")))?;
-    let name = key
+    let (name, generation) = key
         .verify(cookie.value(), crate::store::now_millis() / 1000)
         .ok_or(ApiError::Unauthorized)?;
-    // The configuration is the truth: an agent removed from it loses its sessions.
+    // The configuration is the truth: an agent removed from it, or given a new token,
+    // loses its sessions.
+    if agents.generation(&name).as_deref() != Some(generation.as_str()) {
+        return Err(ApiError::Unauthorized);
+    }
     agents.named(&name).ok_or(ApiError::Unauthorized)
 }
 
@@ -126,6 +140,16 @@ mod tests {
             token_sha256: hex::encode(Sha256::digest(token.as_bytes())),
             role,
         }
+    }
+
+    #[test]
+    fn a_new_token_is_a_new_generation_so_old_sessions_end() {
+        let before = Agents::from_settings(&[settings("asha", "old", Role::Agent)]).unwrap();
+        let again = Agents::from_settings(&[settings("asha", "old", Role::Agent)]).unwrap();
+        let after = Agents::from_settings(&[settings("asha", "new", Role::Agent)]).unwrap();
+        assert_eq!(before.generation("asha"), again.generation("asha"));
+        assert_ne!(before.generation("asha"), after.generation("asha"));
+        assert_eq!(after.generation("nobody"), None);
     }
 
     #[test]

@@ -61,23 +61,32 @@ impl SessionKey {
         mac
     }
 
-    /// The cookie value for `agent`, valid until `expires` (Unix seconds).
-    pub fn issue(&self, agent: &str, expires: i64) -> String {
-        let payload = format!("{}.{expires}", URL_SAFE_NO_PAD.encode(agent));
+    /// The cookie value for `agent`, valid until `expires` (Unix seconds). `generation`
+    /// names the agent's token (see [`crate::agents::auth::Agents::generation`]): when the
+    /// token is replaced in the configuration, sessions made with the old one end.
+    pub fn issue(&self, agent: &str, generation: &str, expires: i64) -> String {
+        let payload = format!(
+            "{}.{}.{expires}",
+            URL_SAFE_NO_PAD.encode(agent),
+            URL_SAFE_NO_PAD.encode(generation)
+        );
         let tag = URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes());
         format!("{payload}.{tag}")
     }
 
-    /// The agent a cookie names, if its signature holds and it has not expired.
-    pub fn verify(&self, value: &str, now: i64) -> Option<String> {
+    /// The agent a cookie names and its token generation, if the signature holds and it
+    /// has not expired.
+    pub fn verify(&self, value: &str, now: i64) -> Option<(String, String)> {
         let (payload, tag) = value.rsplit_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         self.mac(payload).verify_slice(&tag).ok()?;
-        let (agent, expires) = payload.split_once('.')?;
-        if expires.parse::<i64>().ok()? <= now {
+        let mut parts = payload.split('.');
+        let (agent, generation, expires) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || expires.parse::<i64>().ok()? <= now {
             return None;
         }
-        String::from_utf8(URL_SAFE_NO_PAD.decode(agent).ok()?).ok()
+        let text = |part: &str| String::from_utf8(URL_SAFE_NO_PAD.decode(part).ok()?).ok();
+        Some((text(agent)?, text(generation)?))
     }
 }
 
@@ -88,16 +97,16 @@ mod tests {
     #[test]
     fn a_session_names_its_agent_until_it_expires() {
         let key = SessionKey::fixed([7; 32]);
-        let cookie = key.issue("asha", 1_000);
-        assert_eq!(key.verify(&cookie, 999).as_deref(), Some("asha"));
+        let cookie = key.issue("asha", "g1", 1_000);
+        assert_eq!(key.verify(&cookie, 999), Some(("asha".into(), "g1".into())));
         assert_eq!(key.verify(&cookie, 1_000), None);
     }
 
     #[test]
     fn a_forged_or_altered_session_is_refused() {
         let key = SessionKey::fixed([7; 32]);
-        let cookie = key.issue("asha", 1_000);
-        let other = SessionKey::fixed([8; 32]).issue("asha", 1_000);
+        let cookie = key.issue("asha", "g1", 1_000);
+        let other = SessionKey::fixed([8; 32]).issue("asha", "g1", 1_000);
         assert_eq!(key.verify(&other, 0), None);
         let promoted = cookie.replacen(
             &URL_SAFE_NO_PAD.encode("asha"),

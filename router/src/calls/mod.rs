@@ -12,7 +12,7 @@ pub mod updates;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use switchboard_protocol::api::{CallRecord, Direction, PermissionState};
+use switchboard_protocol::api::{CallRecord, PermissionState};
 use switchboard_protocol::graph::{CallAction, MessageRequest};
 use switchboard_protocol::ws::{CallError, EndStatus, ServerEvent};
 use switchboard_protocol::{User, UserRef};
@@ -210,10 +210,13 @@ impl Calling {
         let event = self
             .update_permission(&reply.user, |permission| Ok(permission.apply_reply(reply)))
             .await?;
-        self.hub.publish(Push {
-            audience: model::Audience::Everyone,
-            event,
-        });
+        // A reply older than what is known (replayed, or overtaken) changes nothing.
+        if let Some(event) = event {
+            self.hub.publish(Push {
+                audience: model::Audience::Everyone,
+                event,
+            });
+        }
         Ok(())
     }
 
@@ -453,21 +456,7 @@ impl Calling {
                 Ok(call.record())
             }
             Err(e) => {
-                // Meta refused: if the call is still ringing, it rings for the others again.
-                let released = self
-                    .change_call(call_id, |call| {
-                        model::release(call, agent);
-                        Ok(call.replay_for(""))
-                    })
-                    .await;
-                if let Ok((_, events)) = released {
-                    for event in events {
-                        self.hub.publish(Push {
-                            audience: model::Audience::Everyone,
-                            event,
-                        });
-                    }
-                }
+                self.ring_again(call_id, agent).await;
                 Err(e.into())
             }
         }
@@ -475,24 +464,65 @@ impl Calling {
 
     /// An agent declines an incoming call.
     pub async fn reject(&self, agent: &str, call_id: &str) -> Result<CallRecord, CallingError> {
-        let stored = self.load_live(call_id).await?.value;
-        if stored.direction != Direction::Incoming {
-            return Err(CallingError::Conflict(
-                "only an incoming call can be rejected; hang up instead".into(),
-            ));
+        // Taken first, under the call's lock, as an accept would: an agent answering at
+        // the same moment is told the call is gone instead of racing the reject to Meta.
+        let (_, taken) = self
+            .change_call(call_id, |call| Ok(model::take(call, agent, "rejected")?))
+            .await?;
+        self.hub.publish(taken);
+        if let Err(e) = self.graph.end(CallAction::Reject, call_id).await {
+            self.ring_again(call_id, agent).await;
+            return Err(e.into());
         }
-        if let Some(owner) = stored.agent.as_deref().filter(|owner| *owner != agent) {
-            return Err(CallingError::Claimed {
-                agent: owner.to_owned(),
-            });
-        }
-        if !stored.is_live() {
-            return Err(CallingError::Conflict(format!(
-                "call {call_id} has already ended"
-            )));
-        }
-        self.graph.end(CallAction::Reject, call_id).await?;
         self.finish(call_id, EndStatus::Rejected).await
+    }
+
+    /// Meta refused an agent's accept or reject: if the call still rings, it rings for the
+    /// others again.
+    async fn ring_again(&self, call_id: &str, agent: &str) {
+        let released = self
+            .change_call(call_id, |call| {
+                model::release(call, agent);
+                Ok(call.replay_for(""))
+            })
+            .await;
+        if let Ok((_, events)) = released {
+            for event in events {
+                self.hub.publish(Push {
+                    audience: model::Audience::Everyone,
+                    event,
+                });
+            }
+        }
+    }
+
+    /// Ends live calls nothing has been heard about for too long (see [`model::stale`]).
+    pub async fn sweep(&self) -> Result<usize, CallingError> {
+        let now = now_secs();
+        let mut ended = 0;
+        for call in self.store.live_calls().await? {
+            let Some((status, why)) = model::stale(&call, now) else {
+                continue;
+            };
+            let error = CallError {
+                meta_code: None,
+                message: why.to_owned(),
+            };
+            let result = self
+                .change_call(&call.id, |call| {
+                    Ok(model::stale(call, now)
+                        .and_then(|_| model::end(call, status, Some(error.clone()), now)))
+                })
+                .await;
+            match result {
+                Ok((_, push)) => {
+                    ended += usize::from(push.is_some());
+                    self.publish(push);
+                }
+                Err(e) => tracing::warn!(error = %e, call = %call.id, "cannot end a stale call"),
+            }
+        }
+        Ok(ended)
     }
 
     /// An agent hangs up.
@@ -511,8 +541,9 @@ impl Calling {
         }
         match self.graph.end(CallAction::Terminate, call_id).await {
             Ok(()) => {}
-            // The call is already over at Meta: record the end all the same.
-            Err(GraphError::Meta { status, .. }) if status < 500 => {}
+            // Meta no longer knows the call (code 100, invalid parameter: it has ended):
+            // record the end all the same. Any other refusal leaves the call live.
+            Err(GraphError::Meta { code: 100, .. }) => {}
             Err(e) => return Err(e.into()),
         }
         let status = if stored.connected_at.is_some() {

@@ -378,7 +378,44 @@ fn end_status(call: &Call, completed: bool) -> EndStatus {
 fn computed_duration(call: &Call) -> Option<u64> {
     let start = call.connected_at?;
     let end = call.ended_at?;
-    u64::try_from(end - start).ok()
+    // Times come from signed webhooks, but nothing stops them being absurd.
+    u64::try_from(end.checked_sub(start)?).ok()
+}
+
+/// Calls the router hears nothing more about (a crash between placing a call and Meta's
+/// answer, a lost terminate webhook) must not stay live for ever: a live call blocks new
+/// calls to its user and rings again on every reconnect.
+const LOCAL_PLACEHOLDER_LIMIT: i64 = 120;
+const UNANSWERED_LIMIT: i64 = 10 * 60;
+const CONNECTED_LIMIT: i64 = 12 * 3600;
+
+/// How a live call ends if it has been silent past its state's limit, else `None`.
+pub fn stale(call: &Call, now: i64) -> Option<(EndStatus, &'static str)> {
+    if !call.is_live() {
+        return None;
+    }
+    let age = now.saturating_sub(call.created_at);
+    if call.id.starts_with(LOCAL_PREFIX) {
+        return (age > LOCAL_PLACEHOLDER_LIMIT).then_some((
+            EndStatus::Failed,
+            "the router stopped before Meta answered the call request",
+        ));
+    }
+    match call.state {
+        CallState::Connected => {
+            let since = now.saturating_sub(call.connected_at.unwrap_or(call.created_at));
+            (since > CONNECTED_LIMIT).then_some((
+                EndStatus::Completed,
+                "no word from Meta about this call for 12 hours",
+            ))
+        }
+        CallState::Ringing if call.direction == Direction::Incoming && call.agent.is_none() => (age
+            > UNANSWERED_LIMIT)
+            .then_some((EndStatus::Missed, "no word from Meta for 10 minutes")),
+        CallState::Dialing | CallState::Ringing | CallState::Accepting => (age > UNANSWERED_LIMIT)
+            .then_some((EndStatus::Failed, "no word from Meta for 10 minutes")),
+        CallState::Ended => None,
+    }
 }
 
 /// Why an API command cannot be done in the call's present state.
@@ -394,22 +431,28 @@ pub enum CommandError {
 
 /// An agent takes an incoming call: the first one wins.
 pub fn claim(call: &mut Call, agent: &str, answer: &str) -> Result<Push, CommandError> {
+    let push = take(call, agent, "accepted")?;
+    call.our_answer = Some(answer.to_owned());
+    Ok(push)
+}
+
+/// An agent takes a ringing incoming call to answer or decline it; nobody else can then.
+pub fn take(call: &mut Call, agent: &str, doing: &'static str) -> Result<Push, CommandError> {
     if !call.is_live() {
         return Err(CommandError::Ended(call.id.clone()));
     }
     if call.direction != Direction::Incoming {
-        return Err(CommandError::WrongState(call.id.clone(), "accepted"));
+        return Err(CommandError::WrongState(call.id.clone(), doing));
     }
     match &call.agent {
         Some(owner) if owner != agent => {
             return Err(CommandError::Claimed(call.id.clone(), owner.clone()));
         }
-        Some(_) => return Err(CommandError::WrongState(call.id.clone(), "accepted twice")),
+        Some(_) => return Err(CommandError::WrongState(call.id.clone(), "taken twice")),
         None => {}
     }
     call.agent = Some(agent.to_owned());
     call.state = CallState::Accepting;
-    call.our_answer = Some(answer.to_owned());
     Ok(Push {
         audience: Audience::Everyone,
         event: ServerEvent::CallClaimed {
@@ -566,6 +609,54 @@ mod tests {
         assert_eq!(pushes[0].audience, Audience::Agent("asha".into()));
         assert_eq!(call.replay_for("asha").len(), 1);
         assert!(call.replay_for("ravi").is_empty());
+    }
+
+    #[test]
+    fn silent_calls_go_stale_by_state() {
+        let placeholder = Call::dialing("local:1".into(), user(), "asha".into(), 1_000);
+        assert_eq!(stale(&placeholder, 1_100), None);
+        assert_eq!(
+            stale(&placeholder, 1_200).map(|s| s.0),
+            Some(EndStatus::Failed)
+        );
+        let (ringing, _) = apply(None, "wacid.1", &incoming());
+        assert_eq!(stale(&ringing, 100 + 599), None);
+        assert_eq!(
+            stale(&ringing, 100 + 601).map(|s| s.0),
+            Some(EndStatus::Missed)
+        );
+        let mut talking = ringing.clone();
+        claim(&mut talking, "asha", "answer").unwrap();
+        connected(&mut talking, 200);
+        assert_eq!(
+            stale(&talking, 200 + 3_600),
+            None,
+            "a long call is not stale"
+        );
+        assert_eq!(
+            stale(&talking, 200 + 12 * 3600 + 1).map(|s| s.0),
+            Some(EndStatus::Completed)
+        );
+        let (ended, _) = apply(Some(talking), "wacid.1", &terminate(true, Some(9)));
+        assert_eq!(stale(&ended, i64::MAX), None);
+    }
+
+    #[test]
+    fn absurd_times_from_meta_do_not_overflow() {
+        let (call, _) = apply(None, "wacid.1", &incoming());
+        let update = CallUpdate::Terminate {
+            user: user(),
+            direction: Direction::Incoming,
+            completed: true,
+            start: Some(i64::MIN),
+            end: Some(i64::MAX),
+            duration: None,
+            error: None,
+            at: 0,
+        };
+        let (ended, _) = apply(Some(call), "wacid.1", &update);
+        assert_eq!(ended.state, CallState::Ended);
+        assert_eq!(ended.duration, None);
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub struct Permission {
     /// When we sent permission requests (Unix seconds), newest last; only the last week.
     pub requests: Vec<i64>,
     pub updated_at: i64,
+    /// When the grant last changed (the reply's time, or when Meta was asked): an older
+    /// reply, replayed or overtaken, must not undo a newer state.
+    #[serde(default)]
+    pub state_at: i64,
 }
 
 impl Permission {
@@ -32,6 +36,7 @@ impl Permission {
             expires_at: None,
             requests: Vec::new(),
             updated_at: now,
+            state_at: 0,
         }
     }
 
@@ -114,8 +119,13 @@ impl Permission {
         self.updated_at = now;
     }
 
-    pub fn apply_reply(&mut self, reply: &PermissionReply) -> ServerEvent {
+    /// Takes the user's reply; `None` when it is older than what is known, or repeats it.
+    pub fn apply_reply(&mut self, reply: &PermissionReply) -> Option<ServerEvent> {
         super::model::merge_user(&mut self.user, &reply.user);
+        if reply.at < self.state_at {
+            return None;
+        }
+        let before = (self.status, self.expires_at);
         match reply.response {
             PermissionResponse::Accept if reply.permanent => {
                 self.status = PermissionStatus::Permanent;
@@ -123,7 +133,11 @@ impl Permission {
             }
             PermissionResponse::Accept => {
                 self.status = PermissionStatus::Temporary;
-                self.expires_at = Some(reply.expires_at.unwrap_or(reply.at + TEMPORARY));
+                self.expires_at = Some(
+                    reply
+                        .expires_at
+                        .unwrap_or(reply.at.saturating_add(TEMPORARY)),
+                );
             }
             PermissionResponse::Reject => {
                 self.status = PermissionStatus::Rejected;
@@ -131,12 +145,14 @@ impl Permission {
             }
         }
         self.updated_at = reply.at;
-        ServerEvent::PermissionUpdated {
+        self.state_at = reply.at;
+        let repeated = before == (self.status, self.expires_at);
+        (!repeated).then(|| ServerEvent::PermissionUpdated {
             user: self.user.clone(),
             response: reply.response,
             permanent: reply.permanent,
             expires_at: self.expires_at,
-        }
+        })
     }
 
     /// Takes Meta's own view (`GET call_permissions`) as the truth about the grant.
@@ -152,6 +168,7 @@ impl Permission {
             _ => None,
         };
         self.updated_at = now;
+        self.state_at = now;
     }
 }
 
@@ -226,6 +243,29 @@ mod tests {
         );
         permission.apply_reply(&reply(PermissionResponse::Reject, false, None));
         assert_eq!(permission.status_at(2_000), PermissionStatus::Rejected);
+    }
+
+    #[test]
+    fn an_older_or_repeated_reply_changes_nothing() {
+        let mut permission = Permission::unknown(User::default(), 0);
+        let mut later = reply(PermissionResponse::Reject, false, None);
+        later.at = 2_000;
+        assert!(permission.apply_reply(&later).is_some());
+        // The accept at 1,000 arrives (or is replayed) after the reject at 2,000.
+        assert!(permission
+            .apply_reply(&reply(PermissionResponse::Accept, true, None))
+            .is_none());
+        assert_eq!(permission.status_at(3_000), PermissionStatus::Rejected);
+        assert!(
+            permission.apply_reply(&later).is_none(),
+            "a repeat publishes nothing"
+        );
+        // What Meta says when asked is newer than any reply before it.
+        permission.apply_meta("permanent", None, 5_000);
+        let mut replayed = later.clone();
+        replayed.at = 4_000;
+        assert!(permission.apply_reply(&replayed).is_none());
+        assert_eq!(permission.status_at(6_000), PermissionStatus::Permanent);
     }
 
     #[test]

@@ -57,9 +57,23 @@ fn contact_user(contact: Option<&Contact>) -> User {
     })
 }
 
-/// The user from the item's own fields first, then from `contacts[0]` (research §12.9).
+/// The user from the item's own fields, completed from the contact that names the same
+/// user (research §12.9). In a batch, `contacts[0]` may be somebody else: only a contact
+/// whose number or BSUID matches is used, or the only contact there is.
 fn user(value: &ChangeValue, user_id: Option<&String>, phone: Option<&String>) -> User {
-    let mut user = contact_user(value.contacts.first());
+    let same = |c: &&Contact| {
+        (user_id.is_some() && c.user_id.as_ref() == user_id)
+            || (phone.is_some() && c.wa_id.as_ref() == phone)
+    };
+    let contact = value
+        .contacts
+        .iter()
+        .find(same)
+        .or(match value.contacts.as_slice() {
+            [only] if user_id.is_none() && phone.is_none() => Some(only),
+            _ => None,
+        });
+    let mut user = contact_user(contact);
     if let Some(id) = user_id {
         user.user_id.clone_from(id);
     }
@@ -221,6 +235,38 @@ mod tests {
         assert_eq!(user.name.as_deref(), Some("Asha Verma"));
         assert_eq!(business_number.as_deref(), Some("15550783881"));
         assert!(offer.contains("a=ice-lite"));
+    }
+
+    #[test]
+    fn in_a_batch_each_item_gets_its_own_contact() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{
+            "contacts":[{"profile":{"name":"First"},"wa_id":"111111","user_id":"US.1"},
+                        {"profile":{"name":"Second"},"wa_id":"222222","user_id":"US.2"}],
+            "messages":[
+              {"id":"wamid.a","from":"111111","from_user_id":"US.1","type":"interactive","interactive":{"type":"call_permission_reply","call_permission_reply":{"response":"accept"}}},
+              {"id":"wamid.b","from_user_id":"US.2","type":"interactive","interactive":{"type":"call_permission_reply","call_permission_reply":{"response":"reject"}}}]}}]}]}"#;
+        let secret = AppSecret::parse(SecretString::from("k".to_owned())).unwrap();
+        let body = bytes::Bytes::from(body.to_owned());
+        let delivery = verify(
+            std::slice::from_ref(&secret),
+            Some(&secret.sign(&body)),
+            body,
+        )
+        .unwrap();
+        let users: Vec<User> = split(&delivery)
+            .iter()
+            .map(|e| match read(&e.kind, &e.payload, 0) {
+                Some(Update::Permission(reply)) => reply.user,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(users[0].name.as_deref(), Some("First"));
+        assert_eq!(users[1].name.as_deref(), Some("Second"));
+        assert_eq!(
+            users[1].wa_id.as_deref(),
+            Some("222222"),
+            "completed from its contact"
+        );
     }
 
     #[test]

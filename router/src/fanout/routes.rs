@@ -91,7 +91,15 @@ impl fmt::Debug for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Route")
             .field("name", &self.name)
-            .field("url", &self.url.as_str())
+            // Scheme, host and path only: a query may carry a secret.
+            .field(
+                "url",
+                &format!(
+                    "{}{}",
+                    self.url.origin().ascii_serialization(),
+                    self.url.path()
+                ),
+            )
             .field("mode", &self.mode)
             .field("signed", &self.signer.is_some())
             .finish_non_exhaustive()

@@ -53,9 +53,13 @@ pub async fn try_deliver_one(
             )
         }
         Err(e) if e.is_timeout() => (None, format!("no answer within {:?}", route.timeout), None),
+        // Without the URL: a consumer's URL may carry a secret in its query.
         Err(e) => (
             None,
-            format!("cannot reach the consumer: {}", error_chain(&e)),
+            format!(
+                "cannot reach the consumer: {}",
+                error_chain(&e.without_url())
+            ),
             None,
         ),
     };
@@ -143,7 +147,8 @@ impl RouteWorker {
             }
         }
         // Let attempts under way finish and be settled; anything cut short, or claimed and
-        // not yet tried, keeps its lease in the store and is sent after restart.
+        // not yet tried, keeps its lease in the store and is sent after restart. It loses no
+        // attempt: the store counts attempts when they are settled, not when claimed.
         let grace = tokio::time::timeout(self.route.timeout, async {
             while in_flight.join_next().await.is_some() {}
         });

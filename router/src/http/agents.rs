@@ -52,7 +52,8 @@ async fn login(
         .authenticate(&body.token)
         .ok_or(ApiError::Unauthorized)?;
     let expires = now_millis() / 1000 + LIFETIME_SECS;
-    let cookie = Cookie::build(COOKIE, key.issue(&agent.name, expires))
+    let generation = agents.generation(&agent.name).unwrap_or_default();
+    let cookie = Cookie::build(COOKIE, key.issue(&agent.name, &generation, expires))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)

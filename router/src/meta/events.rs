@@ -260,6 +260,9 @@ impl Envelope<'_> {
             .filter(|(key, _)| !ITEM_ARRAYS.contains(&key.as_str()))
             .map(|(key, v)| (key.clone(), v.clone()))
             .collect();
+        if let Some(Value::Array(contacts)) = trimmed.get_mut("contacts") {
+            keep_own_contacts(contacts, item);
+        }
         trimmed.insert(array.to_owned(), Value::Array(vec![item.clone()]));
         let mut change = Map::new();
         change.insert("field".into(), Value::String(self.field().to_owned()));
@@ -280,6 +283,34 @@ impl Envelope<'_> {
         root.insert("object".into(), self.object.clone());
         root.insert("entry".into(), Value::Array(vec![Value::Object(entry)]));
         Bytes::from(serde_json::to_vec(&Value::Object(root)).unwrap_or_default())
+    }
+}
+
+/// The fields of an item that name its user (a phone number or a BSUID).
+const USER_FIELDS: [&str; 6] = [
+    "from",
+    "from_user_id",
+    "to",
+    "to_user_id",
+    "recipient_id",
+    "recipient_user_id",
+];
+
+/// Trims a batch's `contacts` to those of the item's own user, so one event does not carry
+/// every other user of the batch. When none matches (an unusual payload), all are kept.
+fn keep_own_contacts(contacts: &mut Vec<Value>, item: &Value) {
+    let names: Vec<&str> = USER_FIELDS
+        .iter()
+        .filter_map(|f| str_field(item, f))
+        .collect();
+    let own = |contact: &Value| {
+        ["wa_id", "user_id"]
+            .iter()
+            .filter_map(|f| str_field(contact, f))
+            .any(|id| names.contains(&id))
+    };
+    if contacts.iter().any(own) {
+        contacts.retain(own);
     }
 }
 
@@ -429,6 +460,32 @@ mod tests {
         assert_eq!(change["value"]["contacts"][0]["wa_id"], "1");
         assert_eq!(change["value"]["messages"].as_array().unwrap().len(), 1);
         assert_eq!(change["value"]["messages"][0]["id"], "wamid.b");
+    }
+
+    #[test]
+    fn each_event_carries_only_its_own_users_contact() {
+        let body = r#"{"object":"o","entry":[{"id":"9","changes":[{"field":"messages","value":{
+            "contacts":[{"wa_id":"111","user_id":"US.1"},{"wa_id":"222","user_id":"US.2"}],
+            "messages":[{"id":"wamid.a","from":"111","type":"text"},{"id":"wamid.b","from_user_id":"US.2","type":"text"},
+                        {"id":"wamid.c","from":"999","type":"text"}]}}]}]}"#;
+        let events = split(&verified(body));
+        let contacts = |i: usize| {
+            let json: Value = serde_json::from_slice(&events[i].payload).unwrap();
+            json["entry"][0]["changes"][0]["value"]["contacts"].clone()
+        };
+        assert_eq!(
+            contacts(0),
+            serde_json::json!([{"wa_id":"111","user_id":"US.1"}])
+        );
+        assert_eq!(
+            contacts(1),
+            serde_json::json!([{"wa_id":"222","user_id":"US.2"}])
+        );
+        assert_eq!(
+            contacts(2).as_array().unwrap().len(),
+            2,
+            "no match: all kept"
+        );
     }
 
     #[test]

@@ -81,7 +81,8 @@ pub struct Recorded {
 pub struct ClaimedJob {
     pub id: i64,
     pub route: RouteName,
-    /// 1 for the first attempt.
+    /// 1 for the first attempt. It counts as made only once settled, so a job claimed
+    /// and never tried gets the same number again.
     pub attempt: u32,
     pub body: JobBody,
 }
@@ -151,6 +152,7 @@ pub struct JobView {
     pub event_id: Option<String>,
     pub event_kind: Option<String>,
     pub delivery_id: i64,
+    /// Attempts made so far; one under way counts once it has ended.
     pub attempts: u32,
     pub next_attempt_at: Option<Millis>,
     pub last_status: Option<u16>,
@@ -224,7 +226,8 @@ pub trait Store: Send + Sync + 'static {
     /// already stored are counted as seen again but owe no new jobs.
     async fn record_delivery(&self, delivery: NewDelivery) -> Result<Recorded, StoreError>;
 
-    /// Leases up to `limit` due jobs of `route` until `now + lease`.
+    /// Leases up to `limit` due jobs of `route` until `now + lease`. Claiming does not
+    /// count an attempt; settling does.
     async fn claim_jobs(
         &self,
         route: &RouteName,
@@ -233,11 +236,14 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, StoreError>;
 
+    /// Records how an attempt ended, counts it and releases the lease.
     async fn settle_job(&self, job: i64, settlement: Settlement) -> Result<(), StoreError>;
 
     async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobView>, StoreError>;
 
-    /// Makes a failed or pending job due now with a fresh retry schedule.
+    /// Makes a failed job, or a pending one no worker holds (no lease, or one that ran
+    /// out by `now`), due now with a fresh retry schedule. `Conflict` if it was delivered
+    /// or a worker is delivering it right now.
     async fn retry_job(&self, job: i64, now: Millis) -> Result<JobView, StoreError>;
 
     async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;

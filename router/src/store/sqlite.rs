@@ -6,8 +6,10 @@
 //! own savepoint, so one failing write does not undo the others in its group. Reads use a
 //! second connection, which WAL lets run beside the writer.
 
+use std::any::Any;
 use std::collections::BTreeSet;
 use std::fs::File;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -95,15 +97,86 @@ CREATE TABLE IF NOT EXISTS permissions (
 );
 "#;
 
-/// A write run by the writer thread inside its own savepoint. It returns whether it
-/// succeeded (so the savepoint is kept or rolled back) and a callback told the outcome of
-/// the commit.
-type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Work = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
-
+/// A write queued for the writer thread, with the durability its commit must have.
 struct Write {
-    work: Work,
     durability: Durability,
+    op: Box<dyn WriteOp>,
+}
+
+/// One caller's write. The writer answers each exactly once: `finish` after the commit
+/// of a write that ran, `fail` for one that never ran or was undone. Keeping the answer
+/// apart from the work is what lets the writer refuse a write without running it.
+trait WriteOp: Send {
+    /// Runs the work inside the write's savepoint; whether it succeeded, so the savepoint
+    /// is kept or rolled back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Tells the caller how the commit holding its write ended.
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+    /// Tells the caller its write did not happen.
+    fn fail(self: Box<Self>, error: String);
+}
+
+/// A write and the channel its caller waits on.
+struct Queued<T, F> {
+    /// Taken out to run, so the reply can still be sent if the work panics.
+    work: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> WriteOp for Queued<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let outcome = match (commit, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(StoreError::Unavailable(anyhow::anyhow!(
+                "the write never ran"
+            ))),
+            (Err(e), _) => Err(StoreError::Unavailable(anyhow::anyhow!(
+                "commit failed: {e}"
+            ))),
+        };
+        // The caller may have gone away (a client hung up); the write stands.
+        let _ = self.reply.send(outcome);
+    }
+
+    fn fail(self: Box<Self>, error: String) {
+        // As in `finish`, a caller that went away needs no answer.
+        let _ = self
+            .reply
+            .send(Err(StoreError::Unavailable(anyhow::anyhow!(error))));
+    }
+}
+
+/// Wraps `work` for the writer thread; the receiver gets its outcome.
+fn queue_write<T, F>(
+    durability: Durability,
+    work: F,
+) -> (Write, oneshot::Receiver<Result<T, StoreError>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let op = Box::new(Queued {
+        work: Some(work),
+        result: None,
+        reply,
+    });
+    (Write { durability, op }, answer)
 }
 
 /// Whether this process serves (and owns the queue) or is a tool reading beside a server.
@@ -188,25 +261,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let work: Work = Box::new(move |conn| {
-            let result = work(conn);
-            let ok = result.is_ok();
-            let finish: Finish = Box::new(move |commit| {
-                let outcome = match commit {
-                    Ok(()) => result,
-                    Err(e) => Err(StoreError::Unavailable(anyhow::anyhow!(
-                        "commit failed: {e}"
-                    ))),
-                };
-                // The caller may have gone away (a client hung up); the write stands.
-                let _ = reply.send(outcome);
-            });
-            (ok, finish)
-        });
+        let (write, answer) = queue_write(durability, work);
         self.inner
             .writer
-            .send(Write { work, durability })
+            .send(write)
             .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the store writer stopped")))?;
         answer
             .await
@@ -271,6 +329,7 @@ fn run_checkpoints(conn: Connection, stop: mpsc::Receiver<()>) {
 }
 
 fn run_writer(conn: Connection, receiver: mpsc::Receiver<Write>) {
+    // `open_connection` left the connection at FULL.
     let mut synced = true;
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
@@ -280,62 +339,95 @@ fn run_writer(conn: Connection, receiver: mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        // `synchronous` is per connection and may change between transactions: a group
-        // that holds any acknowledged write pays the fsync, a group of claims does not.
-        let needs_sync = group.iter().any(|w| w.durability == Durability::Synced);
-        if needs_sync != synced {
-            let level = if needs_sync { "FULL" } else { "NORMAL" };
-            match conn.pragma_update(None, "synchronous", level) {
-                Ok(()) => synced = needs_sync,
-                Err(e) => tracing::error!(error = %e, "store: cannot set synchronous"),
-            }
-        }
-        commit_group(&conn, group);
+        write_group(&conn, &mut synced, group);
     }
+}
+
+/// Sets the durability `group` needs, then commits it. `synced` is whether the connection
+/// is at `synchronous = FULL`.
+fn write_group(conn: &Connection, synced: &mut bool, group: Vec<Write>) {
+    // `synchronous` is per connection and may change between transactions: a group
+    // that holds any acknowledged write pays the fsync, a group of claims does not.
+    let needs_sync = group.iter().any(|w| w.durability == Durability::Synced);
+    if needs_sync != *synced {
+        let level = if needs_sync { "FULL" } else { "NORMAL" };
+        match conn.pragma_update(None, "synchronous", level) {
+            Ok(()) => *synced = needs_sync,
+            Err(e) if needs_sync => {
+                // Committing without the fsync would acknowledge writes a power cut can
+                // still take away; better that their callers hear they failed.
+                tracing::error!(error = %e, "store: cannot set synchronous = FULL");
+                fail_group(group, &format!("cannot make the commit durable: {e}"));
+                return;
+            }
+            // Staying at FULL only costs an fsync the group did not need.
+            Err(e) => tracing::warn!(error = %e, "store: cannot set synchronous = NORMAL"),
+        }
+    }
+    commit_group(conn, group);
 }
 
 fn commit_group(conn: &Connection, group: Vec<Write>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let message = e.to_string();
-        tracing::error!(error = %message, "store: cannot begin a transaction");
-        for write in group {
-            // Nothing runs: tell each caller its write did not happen.
-            let (_, finish) = noop_finish(write.work, conn);
-            finish(Err(message.clone()));
-        }
+        tracing::error!(error = %e, "store: cannot begin a transaction");
+        // Outside a transaction a write could not be undone, so none of them runs.
+        fail_group(group, &format!("cannot begin a transaction: {e}"));
         return;
     }
-    let mut finishers = Vec::with_capacity(group.len());
+    let mut ran = Vec::with_capacity(group.len());
     for write in group {
-        let savepoint = conn.execute_batch("SAVEPOINT write");
-        let (ok, finish) = (write.work)(conn);
-        let release = match (savepoint, ok) {
-            (Ok(()), true) => conn.execute_batch("RELEASE write"),
-            (Ok(()), false) => conn.execute_batch("ROLLBACK TO write; RELEASE write"),
-            (Err(e), _) => Err(e),
-        };
-        if let Err(e) = release {
-            tracing::error!(error = %e, "store: savepoint failed");
+        if let Some(op) = run_in_savepoint(conn, write.op) {
+            ran.push(op);
         }
-        finishers.push(finish);
     }
     let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
     if let Err(e) = &commit {
         tracing::error!(error = %e, "store: commit failed; the group is rolled back");
         let _ = conn.execute_batch("ROLLBACK");
     }
-    for finish in finishers {
-        finish(commit.clone());
+    for op in ran {
+        op.finish(commit.clone());
     }
 }
 
-/// Runs a write outside any transaction only to get its callback; used when the
-/// transaction could not even begin. The work itself is rolled back at once.
-fn noop_finish(write: Work, conn: &Connection) -> (bool, Finish) {
-    let _ = conn.execute_batch("SAVEPOINT doomed");
-    let result = write(conn);
-    let _ = conn.execute_batch("ROLLBACK TO doomed; RELEASE doomed");
-    result
+/// Runs one write inside its own savepoint and hands it back to hear of the commit. A
+/// write that panics is rolled back and answered at once: one bug in one write must not
+/// stop the writer thread, or every later write would fail.
+fn run_in_savepoint(conn: &Connection, mut op: Box<dyn WriteOp>) -> Option<Box<dyn WriteOp>> {
+    let savepoint = conn.execute_batch("SAVEPOINT write");
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| op.run(conn)));
+    let release = match (savepoint, matches!(outcome, Ok(true))) {
+        (Ok(()), true) => conn.execute_batch("RELEASE write"),
+        (Ok(()), false) => conn.execute_batch("ROLLBACK TO write; RELEASE write"),
+        (Err(e), _) => Err(e),
+    };
+    if let Err(e) = release {
+        tracing::error!(error = %e, "store: savepoint failed");
+    }
+    match outcome {
+        Ok(_) => Some(op),
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            tracing::error!(panic = %message, "store: a write panicked and was rolled back");
+            op.fail(format!("the write panicked: {message}"));
+            None
+        }
+    }
+}
+
+/// Answers every write of a group that will not run, without running any.
+fn fail_group(group: Vec<Write>, error: &str) {
+    for write in group {
+        write.op.fail(error.to_owned());
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 fn record(conn: &Connection, delivery: &NewDelivery) -> Result<Recorded, StoreError> {
@@ -451,15 +543,17 @@ fn claim(
     lease_until: Millis,
     limit: usize,
 ) -> Result<Vec<ClaimedJob>, StoreError> {
+    // A claim is not an attempt: jobs claimed and never tried (a shutdown, a crash) must
+    // not lose one, so `attempts` only grows when an attempt is settled.
     let claimed: Vec<(i64, u32, Option<String>, i64)> = conn
         .prepare_cached(
-            "UPDATE jobs SET lease_until = ?1, attempts = attempts + 1, updated_at = ?2
+            "UPDATE jobs SET lease_until = ?1, updated_at = ?2
              WHERE id IN (
                  SELECT id FROM jobs
                  WHERE route = ?3 AND state = 'pending' AND next_attempt_at <= ?2
                    AND (lease_until IS NULL OR lease_until <= ?2)
                  ORDER BY next_attempt_at, id LIMIT ?4)
-             RETURNING id, attempts, event_id, delivery_id",
+             RETURNING id, attempts + 1, event_id, delivery_id",
         )?
         .query_map(
             params![
@@ -525,7 +619,7 @@ fn settle(
     };
     conn.prepare_cached(
         "UPDATE jobs SET state = ?2, next_attempt_at = ?3, lease_until = NULL,
-                last_status = ?4, last_error = ?5, updated_at = ?6
+                attempts = attempts + 1, last_status = ?4, last_error = ?5, updated_at = ?6
          WHERE id = ?1",
     )?
     .execute(params![job, state.as_str(), next, status, error, now])?;
@@ -701,19 +795,30 @@ impl Store for SqliteStore {
 
     async fn retry_job(&self, job: i64, now: Millis) -> Result<JobView, StoreError> {
         self.write(Durability::Synced, move |conn| {
+            // A pending job under a live lease is in a worker's hands: making it due again
+            // would have a second worker send it beside the first.
             let changed = conn
                 .prepare_cached(
                     "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = ?2,
                             lease_until = NULL, updated_at = ?2
-                     WHERE id = ?1 AND state IN ('failed', 'pending')",
+                     WHERE id = ?1 AND (state = 'failed' OR (state = 'pending'
+                           AND (lease_until IS NULL OR lease_until <= ?2)))",
                 )?
                 .execute(params![job, now])?;
             let view = find_job(conn, job)?
                 .ok_or_else(|| StoreError::NotFound(format!("delivery job {job}")))?;
             if changed == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "delivery job {job} was already delivered; replay its event to send it again"
-                )));
+                return Err(StoreError::Conflict(match view.state {
+                    JobState::Pending => {
+                        format!("delivery job {job} is being delivered right now")
+                    }
+                    JobState::Delivered => format!(
+                        "delivery job {job} was already delivered; replay its event to send it again"
+                    ),
+                    // A failed job is always retried above; only a stored state this
+                    // version does not know is shown as failed and ends up here.
+                    JobState::Failed => format!("delivery job {job} cannot be retried"),
+                }));
             }
             Ok(view)
         })
@@ -1097,5 +1202,240 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.len(), 1);
+    }
+
+    fn open_store(dir: &tempfile::TempDir) -> SqliteStore {
+        SqliteStore::open(dir.path(), OpenMode::Server).unwrap()
+    }
+
+    async fn the_job(store: &SqliteStore) -> JobView {
+        let jobs = store
+            .list_jobs(JobFilter {
+                limit: 10,
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(jobs.len(), 1);
+        jobs.into_iter().next().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_job_a_worker_is_delivering_cannot_be_retried_until_its_lease_runs_out() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = open_store(&dir);
+        let route = RouteName::parse("crm").unwrap();
+        let now = 1_000_000;
+        store
+            .record_delivery(delivery(1, now, &route))
+            .await
+            .unwrap();
+        // Pending and held by nobody: a retry just makes it due now.
+        let job = the_job(&store).await.id;
+        store.retry_job(job, now).await.unwrap();
+
+        let lease = Duration::from_secs(60);
+        let claimed = store.claim_jobs(&route, now, lease, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let refused = store.retry_job(job, now + 1_000).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Conflict(why)) if why.contains("being delivered right now")),
+            "{refused:?}"
+        );
+        // The lease still stands, so no second worker gets the job.
+        let second = store
+            .claim_jobs(&route, now + 1_000, lease, 10)
+            .await
+            .unwrap();
+        assert!(second.is_empty());
+
+        // The worker died: once its lease ran out, the job can be retried.
+        let later = now + 60_000;
+        let view = store.retry_job(job, later).await.unwrap();
+        assert_eq!(view.state, JobState::Pending);
+        assert_eq!(view.next_attempt_at, Some(later));
+        let again = store.claim_jobs(&route, later, lease, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+
+        store
+            .settle_job(job, Settlement::Delivered { status: 200 })
+            .await
+            .unwrap();
+        let delivered = store.retry_job(job, later).await;
+        assert!(
+            matches!(&delivered, Err(StoreError::Conflict(why)) if why.contains("already delivered")),
+            "{delivered:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_claimed_but_never_tried_keeps_its_attempts_across_a_restart() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let route = RouteName::parse("crm").unwrap();
+        let now = 1_000_000;
+        let lease = Duration::from_secs(60);
+        {
+            let store = open_store(&dir);
+            store
+                .record_delivery(delivery(1, now, &route))
+                .await
+                .unwrap();
+            let first = store.claim_jobs(&route, now, lease, 10).await.unwrap();
+            assert_eq!(first[0].attempt, 1);
+            store
+                .settle_job(
+                    first[0].id,
+                    Settlement::RetryAt {
+                        at: now,
+                        status: Some(503),
+                        error: "busy".into(),
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(the_job(&store).await.attempts, 1);
+            // Claimed into a worker's buffer, then the process stops before trying it.
+            let second = store.claim_jobs(&route, now, lease, 10).await.unwrap();
+            assert_eq!(second[0].attempt, 2);
+            assert_eq!(the_job(&store).await.attempts, 1);
+        }
+        let store = open_store(&dir);
+        assert_eq!(the_job(&store).await.attempts, 1);
+        let after_restart = store.claim_jobs(&route, now, lease, 10).await.unwrap();
+        assert_eq!(after_restart.len(), 1, "the old lease was cleared");
+        assert_eq!(after_restart[0].attempt, 2);
+        store
+            .settle_job(
+                after_restart[0].id,
+                Settlement::Failed {
+                    status: Some(500),
+                    error: "down".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let failed = the_job(&store).await;
+        assert_eq!(failed.state, JobState::Failed);
+        assert_eq!(failed.attempts, 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_is_answered_with_an_error_and_the_writer_goes_on() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = open_store(&dir);
+        let route = RouteName::parse("crm").unwrap();
+        let panicked = store
+            .write(Durability::Synced, |conn| -> Result<(), StoreError> {
+                conn.execute(
+                    "INSERT INTO deliveries (received_at, signature, body, event_count)
+                     VALUES (1, 'sha256=00', x'00', 0)",
+                    [],
+                )?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(
+            matches!(&panicked, Err(StoreError::Unavailable(e)) if e.to_string().contains("a bug in a write")),
+            "{panicked:?}"
+        );
+        assert_eq!(count(&store, "deliveries"), 0, "the write was rolled back");
+        store
+            .record_delivery(delivery(1, 1_000, &route))
+            .await
+            .unwrap();
+        assert_eq!(count(&store, "deliveries"), 1);
+    }
+
+    /// A connection with one table, for driving the writer's steps directly.
+    fn scratch_connection() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER NOT NULL)")
+            .unwrap();
+        conn
+    }
+
+    fn insert(n: i64) -> impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static {
+        move |conn| {
+            conn.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+            Ok(())
+        }
+    }
+
+    fn rows(conn: &Connection) -> Vec<i64> {
+        conn.prepare("SELECT n FROM t ORDER BY n")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn answer<T>(mut answer: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
+        answer.try_recv().expect("the write was answered")
+    }
+
+    #[test]
+    fn a_panicking_write_does_not_undo_the_others_in_its_group() {
+        let conn = scratch_connection();
+        let (first, first_answer) = queue_write(Durability::Synced, insert(1));
+        let (bad, bad_answer) = queue_write(Durability::Synced, |conn| -> Result<(), StoreError> {
+            insert(2)(conn)?;
+            panic!("a bug in a write");
+        });
+        let (last, last_answer) = queue_write(Durability::Synced, insert(3));
+        commit_group(&conn, vec![first, bad, last]);
+        assert!(answer(first_answer).is_ok());
+        assert!(matches!(
+            answer(bad_answer),
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(answer(last_answer).is_ok());
+        assert_eq!(rows(&conn), vec![1, 3]);
+    }
+
+    #[test]
+    fn a_group_whose_transaction_cannot_begin_runs_none_of_its_writes() {
+        let conn = scratch_connection();
+        // A transaction already open makes `BEGIN IMMEDIATE` fail.
+        conn.execute_batch("BEGIN").unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = ran.clone();
+        let (write, reply) = queue_write(Durability::Relaxed, move |conn| {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+            insert(1)(conn)
+        });
+        commit_group(&conn, vec![write]);
+        let failed = answer(reply);
+        assert!(
+            matches!(&failed, Err(StoreError::Unavailable(e)) if e.to_string().contains("cannot begin")),
+            "{failed:?}"
+        );
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+        conn.execute_batch("ROLLBACK").unwrap();
+        assert!(rows(&conn).is_empty());
+    }
+
+    #[test]
+    fn synced_writes_fail_rather_than_commit_without_an_fsync() {
+        let conn = scratch_connection();
+        // SQLite refuses to change `synchronous` inside a transaction.
+        conn.execute_batch("BEGIN").unwrap();
+        let mut synced = false;
+        let (write, reply) = queue_write(Durability::Synced, insert(1));
+        write_group(&conn, &mut synced, vec![write]);
+        let failed = answer(reply);
+        assert!(
+            matches!(&failed, Err(StoreError::Unavailable(e)) if e.to_string().contains("durable")),
+            "{failed:?}"
+        );
+        assert!(!synced);
+        conn.execute_batch("ROLLBACK").unwrap();
+        assert!(rows(&conn).is_empty());
+        // Once the pragma can be set, the next synced group goes through.
+        let (write, reply) = queue_write(Durability::Synced, insert(2));
+        write_group(&conn, &mut synced, vec![write]);
+        assert!(answer(reply).is_ok());
+        assert!(synced);
+        assert_eq!(rows(&conn), vec![2]);
     }
 }

@@ -42,6 +42,8 @@ async fn bad_admin_requests_get_clear_errors() {
             404,
         ),
         ("GET", format!("/api/events/{event}"), 200),
+        ("POST", "/api/deliveries/abc/retry".to_owned(), 400),
+        ("GET", "/api/deliveries?limit=lots".to_owned(), 400),
     ];
     for (method, path, status) in cases {
         let request = match method {
@@ -50,6 +52,13 @@ async fn bad_admin_requests_get_clear_errors() {
         };
         let response = request.bearer_auth(ADMIN_TOKEN).send().await.unwrap();
         assert_eq!(response.status(), status, "{method} {path}");
+        if status >= 400 {
+            let body: serde_json::Value = response.json().await.expect("a JSON error");
+            assert!(
+                body["error"]["message"].is_string(),
+                "{method} {path}: {body}"
+            );
+        }
     }
     // None of the refused requests queued anything.
     assert_eq!(app.count_rows("jobs"), 1);

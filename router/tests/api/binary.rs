@@ -19,6 +19,8 @@ const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
 struct Server {
     child: Child,
     address: String,
+    /// Everything it wrote to stderr so far.
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -32,10 +34,13 @@ impl Server {
             .expect("binary starts");
         let stderr = child.stderr.take().expect("stderr");
         let (port_tx, port_rx) = mpsc::channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = logs.clone();
         // Keep reading stderr for the life of the process so its pipe never fills up.
         std::thread::spawn(move || {
             let mut port_tx = Some(port_tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line.clone());
                 if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
                     let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
                     if let Some(tx) = port_tx.take() {
@@ -50,6 +55,7 @@ impl Server {
         Self {
             child,
             address: format!("http://127.0.0.1:{port}"),
+            logs,
         }
     }
 
@@ -291,4 +297,63 @@ async fn failed_deliveries_are_listed_retried_and_replayed_from_the_command_line
     let (ok, _, stderr) = switchboard(&config, &["replay", "evt_nonsense"]);
     assert!(!ok);
     assert!(stderr.contains("not an event id"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_in_requests_never_reach_the_logs() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let routes = route(
+        "crm",
+        r#"["message"]"#,
+        &format!(
+            "http://127.0.0.1:{}/hook?token=route-query-secret",
+            free_port()
+        ),
+        "retry_schedule = [\"50ms\"]",
+    );
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        config_toml("127.0.0.1:0", &dir.path().join("data"), &routes),
+    )
+    .unwrap();
+    let server = Server::start(&config);
+    let client = reqwest::Client::new();
+    let handshake = format!(
+        "{}/webhook?hub.mode=subscribe&hub.verify_token=guessed-token-secret&hub.challenge=1",
+        server.address
+    );
+    assert_eq!(client.get(&handshake).send().await.unwrap().status(), 403);
+    let body = text_message(1);
+    let sent = client
+        .post(format!("{}/webhook", server.address))
+        .header("X-Hub-Signature-256", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    // Wait until the forward to the unreachable consumer has failed for good and been logged.
+    tokio::time::timeout(PATIENCE, async {
+        while !server
+            .logs
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("forward failed for good"))
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the failure is logged");
+    let logs = server.logs.lock().unwrap().join("\n");
+    for secret in [
+        "guessed-token-secret",
+        "route-query-secret",
+        "test-app-secret",
+        "EAAG-test",
+    ] {
+        assert!(!logs.contains(secret), "{secret} is in the logs:\n{logs}");
+    }
 }

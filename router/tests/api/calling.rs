@@ -317,3 +317,87 @@ async fn stopping_the_server_closes_agents_sockets_at_once_so_they_reconnect() {
     assert_eq!(close.map(|f| f.code), Some(CloseCode::Restart));
     stopping.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_call_left_live_by_a_crash_is_ended_and_no_longer_blocks_its_user() {
+    use switchboard::calls::model::Call;
+    use switchboard::store::sqlite::OpenMode;
+    use switchboard::store::{Durability, SqliteStore, Store};
+    let dir = tempfile::TempDir::new().unwrap();
+    let data_dir = dir.path().join("data");
+    {
+        // What a router killed while Meta was placing a call leaves behind.
+        let store = SqliteStore::open(&data_dir, OpenMode::Tool).unwrap();
+        let user = switchboard_protocol::User {
+            wa_id: Some("12125550100".into()),
+            ..Default::default()
+        };
+        let an_hour_ago = switchboard::store::now_millis() / 1000 - 3600;
+        let placeholder = Call::dialing("local:crashed".into(), user, "asha".into(), an_hour_ago);
+        store
+            .insert_call(&placeholder, true, Durability::Synced)
+            .await
+            .unwrap();
+    }
+    let app = crate::helpers::spawn_app_in(&data_dir, "").await;
+    let ended = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let log: CallLog = app
+                .agent_get(AGENT_TOKEN, "/api/calls")
+                .await
+                .json()
+                .await
+                .unwrap();
+            if log
+                .calls
+                .first()
+                .is_some_and(|c| c.state == CallState::Ended)
+            {
+                return log.calls[0].clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the stale call is ended at start-up");
+    assert_eq!(ended.end_status, Some(EndStatus::Failed));
+    assert!(ended
+        .error
+        .unwrap()
+        .message
+        .contains("before Meta answered"));
+    // A new call to the user is no longer refused as a duplicate (Meta is unreachable here).
+    let placed = app
+        .client
+        .post(format!("{}/api/calls", app.address))
+        .bearer_auth(AGENT_TOKEN)
+        .json(&serde_json::json!({"to": "12125550100", "sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), 502);
+}
+
+#[tokio::test]
+async fn malformed_api_requests_get_json_errors() {
+    let app = spawn_app("").await;
+    let cases = [
+        (r#"{"to": 12}"#, "application/json"),
+        ("not json", "application/json"),
+        (r#"{"to": "1", "sdp": "v=0"}"#, "text/plain"),
+    ];
+    for (body, content_type) in cases {
+        let response = app
+            .client
+            .post(format!("{}/api/calls", app.address))
+            .bearer_auth(AGENT_TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: serde_json::Value = response.json().await.expect("a JSON error");
+        assert_eq!(error["error"]["code"], "bad_request", "{body}");
+    }
+}
