@@ -1,8 +1,10 @@
 # Switchboard's runtime image: the router binary and the dialer (WebAssembly) on a slim
 # Debian, run as a non-root user. Three stages: the router, the dialer, the runtime.
-# Pin the base images to digests in production builds (docker buildx imagetools inspect).
+# The Rust image is pinned to the toolchain this repository is tested with, the runtime to
+# Debian 12 (the release the build stage links against). Pin both to digests in production
+# builds (`docker buildx imagetools inspect <image>` prints them).
 ARG RUST_IMAGE=rust:1.95.0-slim-bookworm
-ARG RUNTIME_IMAGE=debian:bookworm-20261110-slim
+ARG RUNTIME_IMAGE=debian:12-slim
 
 FROM ${RUST_IMAGE} AS router
 WORKDIR /src
