@@ -65,6 +65,35 @@ async fn audio_flows_both_ways(product: &Product, browser: &Browser, call_id: &s
     }
 }
 
+/// wa-sim's user `caller` calls in; the banner must show each of `shown`; the agent
+/// answers and audio flows both ways. Returns the call id.
+async fn answer_incoming(
+    product: &Product,
+    browser: &Browser,
+    caller: Value,
+    shown: &[&str],
+) -> String {
+    let placed = product.sim_post("/sim/calls", caller).await.unwrap();
+    let call_id = placed["call_id"].as_str().unwrap().to_owned();
+    browser
+        .wait_for_attribute("#incoming", "data-state", "ringing")
+        .await
+        .unwrap();
+    for text in shown {
+        browser
+            .wait_for_text("#incoming-caller", text)
+            .await
+            .unwrap();
+    }
+    browser.click("#accept").await.unwrap();
+    browser
+        .wait_for_attribute("#call-panel", "data-state", "connected")
+        .await
+        .unwrap();
+    audio_flows_both_ways(product, browser, &call_id).await;
+    call_id
+}
+
 async fn only_sim_call(product: &Product) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
@@ -140,32 +169,8 @@ async fn an_agent_asks_permission_calls_talks_and_hangs_up() {
 async fn a_customer_calls_in_the_agent_answers_and_the_call_outlasts_metas_media_check() {
     let product = Product::start("incoming", &[]).await.unwrap();
     let browser = signed_in(&product, "asha", AGENTS[0].1).await;
-    let placed = product
-        .sim_post(
-            "/sim/calls",
-            json!({"from": "12125550100", "name": "Asha Verma"}),
-        )
-        .await
-        .unwrap();
-    let call_id = placed["call_id"].as_str().unwrap().to_owned();
-    browser
-        .wait_for_attribute("#incoming", "data-state", "ringing")
-        .await
-        .unwrap();
-    browser
-        .wait_for_text("#incoming-caller", "Asha Verma")
-        .await
-        .unwrap();
-    browser
-        .wait_for_text("#incoming-caller", "12125550100")
-        .await
-        .unwrap();
-    browser.click("#accept").await.unwrap();
-    browser
-        .wait_for_attribute("#call-panel", "data-state", "connected")
-        .await
-        .unwrap();
-    audio_flows_both_ways(&product, &browser, &call_id).await;
+    let caller = json!({"from": "12125550100", "name": "Asha Verma"});
+    let call_id = answer_incoming(&product, &browser, caller, &["Asha Verma", "12125550100"]).await;
     // Meta ends a call whose business side sends no media after 20 s (138021); this one
     // must still be up past 25 s.
     tokio::time::sleep(Duration::from_secs(26)).await;
@@ -273,27 +278,7 @@ async fn calling_without_permission_says_why_in_words_on_a_narrow_screen_by_keyb
 async fn a_customer_with_only_a_username_calls_in_and_is_answered() {
     let product = Product::start("username", &[]).await.unwrap();
     let browser = signed_in(&product, "asha", AGENTS[0].1).await;
-    let placed = product
-        .sim_post(
-            "/sim/calls",
-            json!({"user_id": "US.13491208655302741918", "username": "@pablomorales"}),
-        )
-        .await
-        .unwrap();
-    let call_id = placed["call_id"].as_str().unwrap().to_owned();
-    browser
-        .wait_for_attribute("#incoming", "data-state", "ringing")
-        .await
-        .unwrap();
-    browser
-        .wait_for_text("#incoming-caller", "@pablomorales")
-        .await
-        .unwrap();
-    browser.click("#accept").await.unwrap();
-    browser
-        .wait_for_attribute("#call-panel", "data-state", "connected")
-        .await
-        .unwrap();
-    audio_flows_both_ways(&product, &browser, &call_id).await;
+    let caller = json!({"user_id": "US.13491208655302741918", "username": "@pablomorales"});
+    answer_incoming(&product, &browser, caller, &["@pablomorales"]).await;
     browser.close().await;
 }
