@@ -145,6 +145,19 @@ impl Stack {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET` from the router as an agent; the status and the JSON body.
+    pub async fn get_status(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.router))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the router answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> Value {
         self.get_from(&self.router, token, path).await
     }

@@ -196,6 +196,18 @@ async fn a_users_call_rings_two_agents_one_takes_it_and_the_user_hangs_up() {
         unreachable!()
     };
     assert_eq!(agent, "asha");
+    // The call is asha's: ravi can neither hang it up nor reject it.
+    for action in ["terminate", "reject"] {
+        let (status, body) = stack
+            .post(
+                RAVI,
+                &format!("/api/calls/{}/{action}", path_segment(&call_id)),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 409, "{action}: {body}");
+        assert_eq!(body["error"]["code"], "claimed", "{action}");
+    }
     audio_flows_both_ways(&stack, &call_id, &peer).await;
 
     stack
@@ -417,6 +429,54 @@ async fn the_command_line_reads_and_sets_the_numbers_calling_settings() {
     assert_eq!(body["error"]["meta_code"], 138000);
     assert!(run(&["calling", "enable"]).contains("ENABLED"));
     assert!(run(&["calling", "status"]).contains("calling: ENABLED"));
+    peer.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_with_no_agent_here_can_still_be_hung_up() {
+    // Another system on the same number places a call; this router only hears webhooks.
+    let stack = Stack::start().await.unwrap();
+    stack
+        .sim_user(
+            json!({"wa_id": "12125550105", "permission": "permanent", "on_call": "no_answer"}),
+        )
+        .await;
+    let other = stack.second_router().await.unwrap();
+    let peer = browser_peer().await;
+    let offer = peer.create_offer().await.unwrap();
+    let (status, body) = stack
+        .post_to(&other.url, ASHA, "/api/calls", place("12125550105", &offer))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let call_id = body["call_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/calls/{}", path_segment(&call_id));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, record) = stack.get_status(ASHA, &path).await;
+        if status == 200 {
+            assert!(record.get("agent").is_none(), "{record}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the call never reached this router"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = stack
+        .post(RAVI, &format!("{path}/terminate"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "ended");
+    let at_meta: SimCall = serde_json::from_value(
+        stack
+            .sim_get(&format!("/sim/calls/{}", path_segment(&call_id)))
+            .await,
+    )
+    .unwrap();
+    assert_eq!(at_meta.state, switchboard_protocol::sim::CallState::Ended);
+    other.stop().await;
     peer.close().await;
     stack.stop().await;
 }

@@ -526,9 +526,23 @@ impl Calling {
     }
 
     /// An agent hangs up.
-    pub async fn terminate(&self, agent: &str, call_id: &str) -> Result<CallRecord, CallingError> {
+    /// Who may: the agent on the call; anyone, for an outgoing call that has no agent
+    /// (placed by another system on the same number, or whose placing timed out here); and
+    /// an admin, for any call.
+    pub async fn terminate(
+        &self,
+        agent: &str,
+        is_admin: bool,
+        call_id: &str,
+    ) -> Result<CallRecord, CallingError> {
         let stored = self.load_live(call_id).await?.value;
-        if stored.agent.as_deref() != Some(agent) {
+        let allowed = is_admin
+            || match (&stored.agent, stored.direction) {
+                (Some(owner), _) => owner == agent,
+                (None, switchboard_protocol::api::Direction::Outgoing) => true,
+                (None, switchboard_protocol::api::Direction::Incoming) => false,
+            };
+        if !allowed {
             return Err(match stored.agent {
                 Some(owner) => CallingError::Claimed { agent: owner },
                 None => CallingError::Conflict(

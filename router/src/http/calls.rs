@@ -7,6 +7,7 @@ use switchboard_protocol::api::{AcceptCall, CallLog, CallPlaced, PlaceCall, Requ
 use super::error::ApiError;
 use crate::agents::auth::Agent;
 use crate::calls::Calling;
+use crate::config::Role;
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
@@ -90,7 +91,8 @@ async fn terminate(
     path: web::Path<String>,
     calling: web::Data<Calling>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(calling.terminate(&agent.name, &path).await?))
+    let is_admin = agent.role == Role::Admin;
+    Ok(HttpResponse::Ok().json(calling.terminate(&agent.name, is_admin, &path).await?))
 }
 
 async fn request_permission(
