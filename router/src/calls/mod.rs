@@ -83,6 +83,10 @@ pub struct Calling {
     hub: Arc<dyn Publish>,
     style: PermissionRequestStyle,
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Held shared by every webhook-driven change from its push to its save, and
+    /// exclusively while a (re)connecting agent's replay is read: a change pushed just
+    /// before the agent subscribed is then in the store when the replay is read.
+    replay_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 fn now_secs() -> i64 {
@@ -102,6 +106,7 @@ impl Calling {
             hub,
             style,
             locks: Arc::default(),
+            replay_gate: Arc::default(),
         }
     }
 
@@ -163,6 +168,7 @@ impl Calling {
         update: &CallUpdate,
     ) -> Result<(), CallingError> {
         let _guard = self.lock(call_id).await;
+        let _gate = self.replay_gate.read().await;
         let mut published = false;
         for _ in 0..CAS_ATTEMPTS {
             let existing = self.store.load_call(call_id).await?;
@@ -591,7 +597,9 @@ impl Calling {
     }
 
     /// What a (re)connecting agent must hear about calls still live.
+    /// Call it after subscribing to the hub.
     pub async fn replay_for(&self, agent: &str) -> Result<Vec<ServerEvent>, CallingError> {
+        let _gate = self.replay_gate.write().await;
         let calls = self.store.live_calls().await?;
         Ok(calls.iter().flat_map(|c| c.replay_for(agent)).collect())
     }
