@@ -31,6 +31,9 @@ use crate::config::ForwardMode;
 use crate::fanout::routes::RouteName;
 use crate::meta::events::{EventId, EventKind};
 
+/// Read connections beside the writer.
+const READERS: usize = 4;
+
 /// The most writes committed in one transaction.
 const MAX_GROUP: usize = 1024;
 
@@ -193,7 +196,9 @@ pub struct SqliteStore {
 
 struct Inner {
     writer: mpsc::Sender<Write>,
-    reader: Mutex<Connection>,
+    /// Read connections: a slow read (a count over a large backlog) does not hold up the
+    /// quick ones an agent's accept waits for.
+    readers: Vec<Mutex<Connection>>,
     path: PathBuf,
     /// Held for the life of a serving store: two servers on one file would deliver twice.
     _lock: Option<File>,
@@ -235,7 +240,9 @@ impl SqliteStore {
                 .spawn(move || run_checkpoints(checkpointer, stopped))
                 .context("cannot start the store checkpointer")?;
         }
-        let reader = open_connection(&path)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(&path).map(Mutex::new))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let (sender, receiver) = mpsc::channel::<Write>();
         std::thread::Builder::new()
             .name("store-writer".into())
@@ -244,7 +251,7 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: sender,
-                reader: Mutex::new(reader),
+                readers,
                 path,
                 _lock: lock,
                 _stop_checkpoints: stop_checkpoints,
@@ -278,10 +285,14 @@ impl SqliteStore {
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = inner
-                .reader
-                .lock()
-                .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("reader poisoned")))?;
+            // A free connection if there is one, else wait for the first.
+            let free = inner.readers.iter().find_map(|reader| reader.try_lock().ok());
+            let conn = match free {
+                Some(conn) => conn,
+                None => inner.readers[0]
+                    .lock()
+                    .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("reader poisoned")))?,
+            };
             work(&conn)
         })
         .await
