@@ -286,7 +286,10 @@ impl SqliteStore {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             // A free connection if there is one, else wait for the first.
-            let free = inner.readers.iter().find_map(|reader| reader.try_lock().ok());
+            let free = inner
+                .readers
+                .iter()
+                .find_map(|reader| reader.try_lock().ok());
             let conn = match free {
                 Some(conn) => conn,
                 None => inner.readers[0]
