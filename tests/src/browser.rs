@@ -16,6 +16,32 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
+/// A test that fails before `close` leaves chromedriver to be killed, and a killed
+/// chromedriver leaves its Chromium running: every process started with this browser's own
+/// profile directory is stopped here, by PID.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let marker = format!("--user-data-dir={}", self._profile.path().display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            if String::from_utf8_lossy(&cmdline).contains(&marker) {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+            }
+        }
+    }
+}
+
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium with its own profile.
     pub async fn start(name: &str, log_dir: &Path) -> anyhow::Result<Self> {
@@ -39,6 +65,8 @@ impl Browser {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--disable-breakpad",
+            "--disable-crash-reporter",
             "--use-fake-device-for-media-stream",
             "--use-fake-ui-for-media-stream",
             "--autoplay-policy=no-user-gesture-required",
@@ -151,6 +179,6 @@ impl Browser {
     }
 
     pub async fn close(self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
     }
 }
