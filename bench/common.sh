@@ -63,3 +63,23 @@ trap 'exit 130' INT TERM
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# Starts the router with config $1, listening on port $2, logging to $work/router.log, and
+# waits up to 30 s for /readyz. Sets router_pid and router_cmd.
+start_router() {
+    local config=$1 port=$2 ready=no
+    router_cmd=("$router" serve --config "$config")
+    log "${router_cmd[*]}"
+    "${router_cmd[@]}" >"$work/router.log" 2>&1 &
+    router_pid=$!
+    pids+=("$router_pid")
+    for _ in $(seq 1 300); do
+        if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+            ready=yes
+            break
+        fi
+        kill -0 "$router_pid" 2>/dev/null || die "router exited: $(tail -n 20 "$work/router.log")"
+        sleep 0.1
+    done
+    [[ $ready == yes ]] || die "router not ready after 30 s: $(tail -n 20 "$work/router.log")"
+}

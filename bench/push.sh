@@ -111,22 +111,7 @@ for i in range(count):
 EOF
 } >"$config"
 
-router_cmd=("$router" serve --config "$config")
-log "${router_cmd[*]}"
-"${router_cmd[@]}" >"$work/router.log" 2>&1 &
-router_pid=$!
-pids+=("$router_pid")
-
-ready=no
-for _ in $(seq 1 300); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
-        ready=yes
-        break
-    fi
-    kill -0 "$router_pid" 2>/dev/null || die "router exited: $(tail -n 20 "$work/router.log")"
-    sleep 0.1
-done
-[[ $ready == yes ]] || die "router not ready after 30 s: $(tail -n 20 "$work/router.log")"
+start_router "$config" "$port"
 ws_url="ws://127.0.0.1:$port/ws"
 webhook_url="http://127.0.0.1:$port/webhook"
 
