@@ -59,10 +59,14 @@ fi
 
 wasm_opt="$root/node_modules/.bin/wasm-opt"
 if [[ ${SKIP_WASM_OPT:-0} != 1 && ! -x $wasm_opt ]]; then
-    command -v npm >/dev/null 2>&1 \
-        || fail "wasm-opt needs npm's binaryen: install Node.js and npm, then run: npm ci (or set SKIP_WASM_OPT=1 for an unoptimised bundle)"
-    say "installing binaryen from package-lock.json (npm ci)"
-    npm ci --no-audit --no-fund >&2
+    if command -v npm >/dev/null 2>&1; then
+        say "installing binaryen from package-lock.json (npm ci)"
+        npm ci --no-audit --no-fund >&2
+    else
+        say "npm is missing, so there is no wasm-opt: the dialer is built without it (bigger;"
+        say "install Node.js and npm, then run npm ci, for the optimised bundle)"
+        SKIP_WASM_OPT=1
+    fi
 fi
 if [[ ${SKIP_WASM_OPT:-0} != 1 ]]; then
     "$wasm_opt" --version | grep -q 'version 132' \
