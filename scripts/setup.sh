@@ -45,7 +45,9 @@ missing_packages() {
         have unshare || packages+=(util-linux)
         have npm || packages+=(nodejs npm)
     fi
-    printf '%s\n' "${packages[@]}"
+    if ((${#packages[@]})); then
+        printf '%s\n' "${packages[@]}"
+    fi
 }
 
 apt_install() {
