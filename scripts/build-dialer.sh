@@ -77,6 +77,15 @@ fi
 say "cargo build ($target, profile $profile)"
 cargo build -p switchboard-web --target "$target" --profile "$profile" "$@"
 
+# Nothing to do when the bundle in $out was made from this very wasm with these tools:
+# a second `make run` then starts in seconds instead of re-running wasm-opt.
+stamp="$out/.built-from"
+source_id="$(sha256sum "$wasm" | cut -d' ' -f1) wasm-bindgen=$have skip-wasm-opt=${SKIP_WASM_OPT:-0}"
+if [[ -f $stamp && $(cat "$stamp") == "$source_id" ]]; then
+    say "up to date: $out"
+    exit 0
+fi
+
 # 2. The bindings and the module the page imports.
 say "wasm-bindgen $have --target web --out-dir $out"
 rm -rf "$out"
@@ -95,6 +104,8 @@ if [[ ${SKIP_WASM_OPT:-0} != 1 ]]; then
 else
     say "SKIP_WASM_OPT=1: wasm-opt skipped"
 fi
+
+printf '%s\n' "$source_id" >"$stamp"
 
 size() { wc -c <"$1" | tr -d ' '; }
 gz() { gzip -9 -c "$1" | wc -c | tr -d ' '; }
