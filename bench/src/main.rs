@@ -13,9 +13,8 @@ mod client;
 #[cfg(test)]
 mod fake_router;
 mod ingest;
+mod latency;
 mod push;
-mod push_report;
-mod report;
 mod rss;
 mod sink;
 mod sockets;

@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Instant;
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::options::{IngestOptions, Load};
+use super::tally::{Observed, Tally};
 use crate::bodies::Mix;
-use crate::ingest::{IngestOptions, Load, Observed, Tally};
+use crate::latency::{write_percentiles, Percentiles};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -68,31 +69,6 @@ impl PhaseSummary {
 
 fn by_template(tally: &Tally, mix: Mix) -> BTreeMap<&'static str, u64> {
     mix.template_names().zip(tally.ok_by_template).collect()
-}
-
-#[derive(Debug, Serialize)]
-pub struct Percentiles {
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub max: f64,
-    pub mean: f64,
-}
-
-impl Percentiles {
-    /// From a histogram of microseconds; `None` when nothing was recorded.
-    pub fn from_micros(histogram: &Histogram<u64>) -> Option<Self> {
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        (!histogram.is_empty()).then(|| Self {
-            p50: ms(histogram.value_at_quantile(0.50)),
-            p90: ms(histogram.value_at_quantile(0.90)),
-            p99: ms(histogram.value_at_quantile(0.99)),
-            p999: ms(histogram.value_at_quantile(0.999)),
-            max: ms(histogram.max()),
-            mean: histogram.mean().round() / 1000.0,
-        })
-    }
 }
 
 impl Report {
@@ -204,20 +180,5 @@ impl fmt::Display for Report {
             write!(f, "\n  first error: {error}")?;
         }
         Ok(())
-    }
-}
-
-pub fn write_percentiles(
-    f: &mut fmt::Formatter<'_>,
-    label: &str,
-    percentiles: &Option<Percentiles>,
-) -> fmt::Result {
-    match percentiles {
-        Some(p) => writeln!(
-            f,
-            "  {label}: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
-            p.p50, p.p90, p.p99, p.p999, p.max
-        ),
-        None => writeln!(f, "  {label}: no answers"),
     }
 }

@@ -5,255 +5,31 @@
 //! shows up as latency for every request it held back (no coordinated omission), while at most
 //! `connections` requests are ever in flight. Saturation is closed-loop: each connection sends
 //! its next request as soon as the previous one is answered.
+//!
+//! The run is here; what it is asked to do is in [`options`], what it counts in [`tally`],
+//! the per-request log in [`request_log`], and what it reports in [`report`].
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+mod options;
+mod report;
+mod request_log;
+mod tally;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 use tokio::sync::Mutex;
 
-use crate::bodies::{BodyFactory, BodySource, Mix, MAX_TEMPLATES};
+pub use options::{IngestOptions, Load};
+pub use report::Report;
+pub use request_log::{Logged, RequestLog};
+use tally::Observed;
+
+use crate::bodies::{BodyFactory, BodySource};
 use crate::client::{Connection, Outcome, Target};
-use crate::report::Report;
-
-/// How requests are paced.
-#[derive(Clone, Copy, Debug)]
-pub enum Load {
-    /// Open loop at this many requests per second.
-    Rate(f64),
-    /// Closed loop: every connection busy all the time.
-    Saturate,
-}
-
-#[derive(Debug)]
-pub struct IngestOptions {
-    /// `http://host:port/path` of the router's webhook endpoint.
-    pub url: String,
-    pub secret: String,
-    pub load: Load,
-    pub duration: Duration,
-    pub warmup: Duration,
-    pub connections: usize,
-    pub timeout: Duration,
-    /// Makes this run's event ids differ from every other run's.
-    pub run_id: u32,
-    /// Which fixtures the bodies are made from.
-    pub mix: Mix,
-    /// Fixed rate only: where each request's due and send times and outcome are noted, for
-    /// measurements that follow a request past its answer (the push benchmark).
-    pub log: Option<Arc<RequestLog>>,
-}
-
-/// Per request number: when it was due and sent, and how it ended. Written by the workers,
-/// read by whoever follows the requests' effects, on any thread.
-pub struct RequestLog {
-    epoch: Instant,
-    /// Nanoseconds after `epoch`, plus one; 0 until noted.
-    due: Vec<AtomicU64>,
-    sent: Vec<AtomicU64>,
-    outcome: Vec<AtomicU8>,
-}
-
-/// How a logged request ended, as far as the log knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Logged {
-    NotSent,
-    InFlight,
-    Ok,
-    OtherStatus,
-    Failed,
-}
-
-impl Logged {
-    fn from_code(code: u8) -> Self {
-        match code {
-            1 => Self::InFlight,
-            2 => Self::Ok,
-            3 => Self::OtherStatus,
-            4 => Self::Failed,
-            _ => Self::NotSent,
-        }
-    }
-}
-
-impl RequestLog {
-    /// Room for requests `0..requests`; times count from now.
-    pub fn new(requests: u64) -> Self {
-        let len = usize::try_from(requests).unwrap_or(usize::MAX);
-        let zeros = |_| AtomicU64::new(0);
-        Self {
-            epoch: Instant::now(),
-            due: (0..len).map(zeros).collect(),
-            sent: (0..len).map(zeros).collect(),
-            outcome: (0..len).map(|_| AtomicU8::new(0)).collect(),
-        }
-    }
-
-    pub fn len(&self) -> u64 {
-        self.outcome.len() as u64
-    }
-
-    fn slot(n: u64) -> usize {
-        usize::try_from(n).unwrap_or(usize::MAX)
-    }
-
-    fn stamp(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX - 1)
-            + 1
-    }
-
-    fn instant(&self, stamp: u64) -> Option<Instant> {
-        (stamp != 0).then(|| self.epoch + Duration::from_nanos(stamp - 1))
-    }
-
-    /// Notes that request `n`, due at `due`, leaves now (at `sent`).
-    fn note_sent(&self, n: u64, due: Instant, sent: Instant) {
-        let i = Self::slot(n);
-        if let (Some(d), Some(s), Some(o)) =
-            (self.due.get(i), self.sent.get(i), self.outcome.get(i))
-        {
-            d.store(self.stamp(due), Ordering::Release);
-            s.store(self.stamp(sent), Ordering::Release);
-            o.store(1, Ordering::Release);
-        }
-    }
-
-    fn note_outcome(&self, n: u64, outcome: &Outcome) {
-        let code = match outcome {
-            Outcome::Response(status) if status.as_u16() == 200 => 2,
-            Outcome::Response(_) => 3,
-            Outcome::Timeout | Outcome::Error(_) => 4,
-        };
-        if let Some(o) = self.outcome.get(Self::slot(n)) {
-            o.store(code, Ordering::Release);
-        }
-    }
-
-    /// When request `n` was due and when it left; `None` if it has not left (yet).
-    pub fn times(&self, n: u64) -> Option<(Instant, Instant)> {
-        let i = Self::slot(n);
-        let due = self.instant(self.due.get(i)?.load(Ordering::Acquire))?;
-        let sent = self.instant(self.sent.get(i)?.load(Ordering::Acquire))?;
-        Some((due, sent))
-    }
-
-    pub fn outcome(&self, n: u64) -> Logged {
-        self.outcome
-            .get(Self::slot(n))
-            .map_or(Logged::NotSent, |o| {
-                Logged::from_code(o.load(Ordering::Acquire))
-            })
-    }
-}
-
-impl fmt::Debug for RequestLog {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RequestLog({} requests)", self.outcome.len())
-    }
-}
-
-/// Counts for one phase (warm-up or measured).
-#[derive(Clone, Debug, Default)]
-pub struct Tally {
-    pub sent: u64,
-    pub statuses: BTreeMap<u16, u64>,
-    pub errors: u64,
-    pub timeouts: u64,
-    /// Requests answered 200, per template (indexed like the mix's template names).
-    pub ok_by_template: [u64; MAX_TEMPLATES],
-    pub first_error: Option<String>,
-    /// When the last answer of this phase arrived.
-    pub last_answer: Option<Instant>,
-}
-
-impl Tally {
-    pub fn ok(&self) -> u64 {
-        self.statuses.get(&200).copied().unwrap_or(0)
-    }
-
-    pub fn answered(&self) -> u64 {
-        self.statuses.values().sum()
-    }
-
-    fn record(&mut self, outcome: Outcome, template: usize, at: Instant) {
-        self.sent += 1;
-        match outcome {
-            Outcome::Response(status) => {
-                *self.statuses.entry(status.as_u16()).or_default() += 1;
-                if status.as_u16() == 200 {
-                    self.ok_by_template[template] += 1;
-                }
-                self.last_answer = self.last_answer.max(Some(at));
-            }
-            Outcome::Timeout => {
-                self.errors += 1;
-                self.timeouts += 1;
-            }
-            Outcome::Error(error) => {
-                self.errors += 1;
-                self.first_error.get_or_insert_with(|| format!("{error:#}"));
-            }
-        }
-    }
-
-    fn merge(&mut self, other: Self) {
-        self.sent += other.sent;
-        for (status, count) in other.statuses {
-            *self.statuses.entry(status).or_default() += count;
-        }
-        self.errors += other.errors;
-        self.timeouts += other.timeouts;
-        for (mine, theirs) in self.ok_by_template.iter_mut().zip(other.ok_by_template) {
-            *mine += theirs;
-        }
-        self.first_error = self.first_error.take().or(other.first_error);
-        self.last_answer = self.last_answer.max(other.last_answer);
-    }
-}
-
-/// What one worker (or, merged, the whole run) saw.
-pub struct Observed {
-    pub warmup: Tally,
-    pub measured: Tally,
-    /// Answer time counted from when the request was due (fixed rate) or sent (saturation).
-    pub latency: Histogram<u64>,
-    /// Answer time counted from when the request actually left.
-    pub service: Histogram<u64>,
-}
-
-impl Observed {
-    fn new() -> Self {
-        Self {
-            warmup: Tally::default(),
-            measured: Tally::default(),
-            latency: new_histogram(),
-            service: new_histogram(),
-        }
-    }
-
-    fn merge(&mut self, other: Self) {
-        self.warmup.merge(other.warmup);
-        self.measured.merge(other.measured);
-        // Both histograms have the same bounds, so adding cannot fail.
-        let _ = self.latency.add(&other.latency);
-        let _ = self.service.add(&other.service);
-    }
-}
-
-/// Microsecond resolution, 3 significant digits, up to an hour.
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3)
-        .unwrap_or_else(|_| unreachable!("constant bounds are valid"))
-}
-
-pub fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
-}
+use crate::latency::micros;
 
 /// How late after the end a fixed-rate request released in time may still be sent.
 const LATE_GRACE: Duration = Duration::from_millis(100);
@@ -463,6 +239,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::bodies::Mix;
     use crate::sink::Sink;
 
     fn options(url: String, load: Load, duration_ms: u64, connections: usize) -> IngestOptions {

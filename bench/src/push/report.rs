@@ -6,9 +6,12 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::ingest::{new_histogram, Logged};
-use crate::push::{second_histogram, AgentTally, Observed, PushOptions};
-use crate::report::{write_percentiles, Percentiles};
+use hdrhistogram::Histogram;
+
+use super::options::PushOptions;
+use super::tally::{AgentTally, Observed};
+use crate::ingest::{Logged, Report};
+use crate::latency::{new_histogram, second_histogram, write_percentiles, Percentiles};
 
 #[derive(Debug, Serialize)]
 pub struct PushReport {
@@ -147,39 +150,8 @@ impl PushReport {
         let warmup = usize::try_from(warmup)
             .unwrap_or(usize::MAX)
             .min(outcomes.len());
-        let mut from_send = new_histogram();
-        let mut from_due = new_histogram();
-        for agent in &agents {
-            // Same bounds everywhere, so adding cannot fail.
-            let _ = from_send.add(&agent.from_send);
-            let _ = from_due.add(&agent.from_due);
-        }
-        let seconds = agents.iter().map(|a| a.by_second.len()).max().unwrap_or(0);
-        let timeline = (0..seconds)
-            .map(|second| {
-                let mut merged = second_histogram();
-                for agent in &agents {
-                    if let Some(histogram) = agent.by_second.get(second) {
-                        let _ = merged.add(histogram);
-                    }
-                }
-                let ms = |micros: u64| micros as f64 / 1000.0;
-                Second {
-                    second,
-                    pairs: merged.len(),
-                    p50_ms: ms(merged.value_at_quantile(0.5)),
-                    p99_ms: ms(merged.value_at_quantile(0.99)),
-                    max_ms: ms(merged.max()),
-                }
-            })
-            .collect();
+        let (from_send, from_due) = merged_latency(&agents);
         let last_arrival = agents.iter().filter_map(|a| a.last_arrival).max();
-        let mut other_events = BTreeMap::new();
-        for agent in &agents {
-            for (kind, count) in &agent.other_events {
-                *other_events.entry(kind.clone()).or_default() += count;
-            }
-        }
         let ended: Vec<_> = agents
             .iter()
             .filter_map(|a| {
@@ -204,24 +176,13 @@ impl PushReport {
             warmup_s: options.warmup.as_secs_f64(),
             run_id: format!("{:08X}", options.run_id),
             connect_s,
-            webhooks: Webhooks {
-                sent: webhooks.sent,
-                ok: webhooks.ok,
-                non_ok: webhooks.non_ok,
-                errors: webhooks.errors,
-                timeouts: webhooks.timeouts,
-                missed: webhooks.missed,
-                rps: webhooks.rps,
-                answer_ms: webhooks.latency_ms,
-                answer_service_ms: webhooks.service_ms,
-                first_error: webhooks.first_error,
-            },
+            webhooks: Webhooks::from(webhooks),
             pushes: Pushes::count(warmup..outcomes.len(), &outcomes, &agents),
             warmup_pushes: Pushes::count(0..warmup, &outcomes, &agents),
             latency_from_send_ms: Percentiles::from_micros(&from_send),
             latency_from_due_ms: Percentiles::from_micros(&from_due),
             pairs_measured: from_send.len(),
-            timeline,
+            timeline: timeline(&agents),
             drain_complete: drain.complete,
             drain_waited_s: drain.waited.as_secs_f64(),
             last_push_after_webhooks_s: last_arrival.map(|last| {
@@ -235,7 +196,7 @@ impl PushReport {
             foreign: sum(|a| a.foreign),
             before_send: sum(|a| a.before_send),
             unparsed: sum(|a| a.unparsed),
-            other_events,
+            other_events: other_events(&agents),
             sockets_ended_early: ended.len() as u64,
             ended_early: ended.into_iter().take(LISTED).collect(),
             agents_missing_pushes: missing.len() as u64,
@@ -247,6 +208,69 @@ impl PushReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| unreachable!("a report always serialises"))
     }
+}
+
+impl From<Report> for Webhooks {
+    fn from(webhooks: Report) -> Self {
+        Self {
+            sent: webhooks.sent,
+            ok: webhooks.ok,
+            non_ok: webhooks.non_ok,
+            errors: webhooks.errors,
+            timeouts: webhooks.timeouts,
+            missed: webhooks.missed,
+            rps: webhooks.rps,
+            answer_ms: webhooks.latency_ms,
+            answer_service_ms: webhooks.service_ms,
+            first_error: webhooks.first_error,
+        }
+    }
+}
+
+/// Every agent's measured pairs in one histogram: from send, then from due.
+fn merged_latency(agents: &[AgentTally]) -> (Histogram<u64>, Histogram<u64>) {
+    let mut from_send = new_histogram();
+    let mut from_due = new_histogram();
+    for agent in agents {
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = from_send.add(&agent.from_send);
+        let _ = from_due.add(&agent.from_due);
+    }
+    (from_send, from_due)
+}
+
+/// Latency from send per second of the measured window, over every agent.
+fn timeline(agents: &[AgentTally]) -> Vec<Second> {
+    let seconds = agents.iter().map(|a| a.by_second.len()).max().unwrap_or(0);
+    (0..seconds)
+        .map(|second| {
+            let mut merged = second_histogram();
+            for agent in agents {
+                if let Some(histogram) = agent.by_second.get(second) {
+                    let _ = merged.add(histogram);
+                }
+            }
+            let ms = |micros: u64| micros as f64 / 1000.0;
+            Second {
+                second,
+                pairs: merged.len(),
+                p50_ms: ms(merged.value_at_quantile(0.5)),
+                p99_ms: ms(merged.value_at_quantile(0.99)),
+                max_ms: ms(merged.max()),
+            }
+        })
+        .collect()
+}
+
+/// Other event types over every agent, by type.
+fn other_events(agents: &[AgentTally]) -> BTreeMap<String, u64> {
+    let mut other_events = BTreeMap::new();
+    for agent in agents {
+        for (kind, count) in &agent.other_events {
+            *other_events.entry(kind.clone()).or_default() += count;
+        }
+    }
+    other_events
 }
 
 impl fmt::Display for PushReport {

@@ -8,160 +8,29 @@
 //! request number back from the call id, and records the latency of that (webhook, agent)
 //! pair. Once the webhooks are done, the run waits (boundedly) until every push owed by a
 //! webhook answered 200 has arrived, then counts what is missing.
+//!
+//! The run is here; what it is asked to do is in [`options`], what the agents' sockets
+//! received in [`tally`], and what it reports in [`report`].
 
-use std::collections::BTreeMap;
+mod options;
+mod report;
+mod tally;
+
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::bodies::{parse_id, Mix};
-use crate::ingest::{self, micros, new_histogram, IngestOptions, Load, Logged, RequestLog};
-use crate::push_report::PushReport;
-use crate::ws::{self, Socket, Tokens};
+pub use options::PushOptions;
+pub use report::PushReport;
+use tally::{AgentTally, Drain, Observed, Shared};
 
-#[derive(Debug)]
-pub struct PushOptions {
-    /// `http://host:port/webhook`.
-    pub webhook_url: String,
-    /// `ws://host:port/ws`.
-    pub ws_url: String,
-    pub secret: String,
-    pub tokens: Tokens,
-    pub agents: usize,
-    pub rate: f64,
-    pub duration: Duration,
-    pub warmup: Duration,
-    /// Webhook connections, hence the most webhooks in flight.
-    pub connections: usize,
-    /// Per webhook.
-    pub timeout: Duration,
-    /// Per socket, for connecting and its hello.
-    pub connect_timeout: Duration,
-    /// How long after the last webhook is answered to wait for pushes still owed.
-    pub drain_timeout: Duration,
-    pub run_id: u32,
-}
-
-/// What every agent task shares.
-struct Shared {
-    log: Arc<RequestLog>,
-    run_id: u32,
-    /// Requests below this number are warm-up: counted, but not in the latency histograms.
-    warmup: u64,
-    /// Requests per second, to place a request in its second of the measured window.
-    rate: f64,
-    /// New `call.incoming` of this run received, over all agents.
-    received: AtomicU64,
-    /// Agent tasks still reading their socket.
-    listening: AtomicUsize,
-}
-
-/// What one agent's socket received.
-pub struct AgentTally {
-    pub agent: String,
-    /// Indexed by request number: whether its `call.incoming` arrived.
-    pub received: Vec<bool>,
-    pub duplicates: u64,
-    /// `call.incoming` for calls this run did not make (e.g. replayed from an earlier run).
-    pub foreign: u64,
-    /// Other event types, by type.
-    pub other_events: BTreeMap<String, u64>,
-    /// Text frames without a readable `type`.
-    pub unparsed: u64,
-    /// Pushes for a request the log had not noted as sent: never expected, as the log is
-    /// written before the request leaves.
-    pub before_send: u64,
-    /// Measured pairs: arrival minus the webhook's due time.
-    pub from_due: Histogram<u64>,
-    /// Measured pairs: arrival minus the moment the webhook request left.
-    pub from_send: Histogram<u64>,
-    /// The same, per second of the measured window (by due time), at 2 significant digits.
-    pub by_second: Vec<Histogram<u32>>,
-    pub last_arrival: Option<Instant>,
-    /// Set if the socket ended before the run told it to stop: how.
-    pub ended_early: Option<String>,
-}
-
-impl AgentTally {
-    fn new(agent: String, requests: u64) -> Self {
-        Self {
-            agent,
-            received: vec![false; usize::try_from(requests).unwrap_or(0)],
-            duplicates: 0,
-            foreign: 0,
-            other_events: BTreeMap::new(),
-            unparsed: 0,
-            before_send: 0,
-            from_due: new_histogram(),
-            from_send: new_histogram(),
-            by_second: Vec::new(),
-            last_arrival: None,
-            ended_early: None,
-        }
-    }
-
-    fn on_text(&mut self, text: &str, at: Instant, shared: &Shared) {
-        match ws::string_field(text, "type") {
-            Some("call.incoming") => {}
-            Some(other) => {
-                *self.other_events.entry(other.to_owned()).or_default() += 1;
-                return;
-            }
-            None => {
-                self.unparsed += 1;
-                return;
-            }
-        }
-        let ours = ws::string_field(text, "call_id")
-            .and_then(parse_id)
-            .filter(|(run, n)| *run == shared.run_id && *n < shared.log.len());
-        let Some((_, n)) = ours else {
-            self.foreign += 1;
-            return;
-        };
-        let seen = usize::try_from(n)
-            .ok()
-            .and_then(|i| self.received.get_mut(i));
-        match seen {
-            Some(seen) if *seen => {
-                self.duplicates += 1;
-                return;
-            }
-            Some(seen) => *seen = true,
-            None => return,
-        }
-        shared.received.fetch_add(1, Ordering::Relaxed);
-        self.last_arrival = Some(at);
-        match shared.log.times(n) {
-            Some((due, sent)) if n >= shared.warmup => {
-                let from_send = micros(at.saturating_duration_since(sent));
-                self.from_due
-                    .saturating_record(micros(at.saturating_duration_since(due)));
-                self.from_send.saturating_record(from_send);
-                // Saturating float-to-int conversion; the rate is positive.
-                let second = ((n - shared.warmup) as f64 / shared.rate) as usize;
-                if self.by_second.len() <= second {
-                    self.by_second.resize_with(second + 1, second_histogram);
-                }
-                self.by_second[second].saturating_record(from_send);
-            }
-            Some(_) => {}
-            None => self.before_send += 1,
-        }
-    }
-}
-
-/// Microsecond resolution, 2 significant digits, up to a minute: small enough to keep one
-/// per agent per second.
-pub fn second_histogram() -> Histogram<u32> {
-    Histogram::new_with_bounds(1, 60_000_000, 2)
-        .unwrap_or_else(|_| unreachable!("constant bounds are valid"))
-}
+use crate::bodies::Mix;
+use crate::ingest::{self, IngestOptions, Load, Logged, RequestLog};
+use crate::ws::{self, Socket};
 
 /// Reads one agent's socket until told to stop (then closes it) or until it ends.
 async fn listen(
@@ -205,28 +74,6 @@ async fn listen(
     tally
 }
 
-/// How the wait for owed pushes ended.
-#[derive(Debug)]
-pub struct Drain {
-    /// Every push owed by a webhook answered 200 arrived.
-    pub complete: bool,
-    /// From the end of the webhook load (its last answer) to the end of the wait.
-    pub waited: Duration,
-}
-
-/// Everything a run observed, for [`PushReport`].
-pub struct Observed {
-    pub webhooks: crate::report::Report,
-    pub agents: Vec<AgentTally>,
-    pub outcomes: Vec<Logged>,
-    pub warmup: u64,
-    pub drain: Drain,
-    /// When the webhook load ended (after its last answer).
-    pub webhooks_done: Instant,
-    /// Seconds it took to open every socket and get its hello.
-    pub connect_s: f64,
-}
-
 pub async fn run(options: PushOptions) -> anyhow::Result<PushReport> {
     let connect_start = Instant::now();
     let sockets = ws::open_many(
@@ -263,19 +110,7 @@ pub async fn run(options: PushOptions) -> anyhow::Result<PushReport> {
         })
         .collect();
 
-    let webhooks = ingest::run(IngestOptions {
-        url: options.webhook_url.clone(),
-        secret: options.secret.clone(),
-        load: Load::Rate(options.rate),
-        duration: options.duration,
-        warmup: options.warmup,
-        connections: options.connections,
-        timeout: options.timeout,
-        run_id: options.run_id,
-        mix: Mix::IncomingCalls,
-        log: Some(log.clone()),
-    })
-    .await;
+    let webhooks = ingest::run(webhook_load(&options, log.clone())).await;
     let webhooks_done = Instant::now();
     let webhooks = match webhooks {
         Ok(webhooks) => webhooks,
@@ -288,21 +123,7 @@ pub async fn run(options: PushOptions) -> anyhow::Result<PushReport> {
     let outcomes: Vec<Logged> = (0..requests).map(|n| log.outcome(n)).collect();
     let answered_ok = outcomes.iter().filter(|o| **o == Logged::Ok).count() as u64;
     let owed = answered_ok * listeners.len() as u64;
-    let complete = loop {
-        if shared.received.load(Ordering::Relaxed) >= owed {
-            break true;
-        }
-        if webhooks_done.elapsed() >= options.drain_timeout
-            || shared.listening.load(Ordering::Acquire) == 0
-        {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    let drain = Drain {
-        complete,
-        waited: webhooks_done.elapsed(),
-    };
+    let drain = wait_for_owed(&shared, owed, webhooks_done, options.drain_timeout).await;
     let _ = stop.send(true);
     let mut agents = Vec::with_capacity(listeners.len());
     for listener in listeners {
@@ -322,12 +143,52 @@ pub async fn run(options: PushOptions) -> anyhow::Result<PushReport> {
     Ok(PushReport::new(&options, observed))
 }
 
+/// The ingest load that sends this run's incoming-call webhooks, noting each in `log`.
+fn webhook_load(options: &PushOptions, log: Arc<RequestLog>) -> IngestOptions {
+    IngestOptions {
+        url: options.webhook_url.clone(),
+        secret: options.secret.clone(),
+        load: Load::Rate(options.rate),
+        duration: options.duration,
+        warmup: options.warmup,
+        connections: options.connections,
+        timeout: options.timeout,
+        run_id: options.run_id,
+        mix: Mix::IncomingCalls,
+        log: Some(log),
+    }
+}
+
+/// Waits until `owed` pushes have arrived, every socket has ended, or `timeout` has passed
+/// since the webhooks were done.
+async fn wait_for_owed(
+    shared: &Shared,
+    owed: u64,
+    webhooks_done: Instant,
+    timeout: Duration,
+) -> Drain {
+    let complete = loop {
+        if shared.received.load(Ordering::Relaxed) >= owed {
+            break true;
+        }
+        if webhooks_done.elapsed() >= timeout || shared.listening.load(Ordering::Acquire) == 0 {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    Drain {
+        complete,
+        waited: webhooks_done.elapsed(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
     use crate::fake_router::{fake_router, LeaveOut};
+    use crate::ws::Tokens;
 
     fn options(webhook_url: String, ws_url: String) -> PushOptions {
         PushOptions {
