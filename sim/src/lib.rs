@@ -8,12 +8,17 @@
 //! - [`graph`]: Meta's Graph endpoints (`/calls`, `/messages`, `/settings`,
 //!   `/call_permissions`), their validation and Meta's error envelope.
 //! - [`platform`]: what Meta and the user do: users, permissions and limits, calls and
-//!   their timed scripts.
+//!   their timed scripts, and the errors by which Meta's rules refuse a request.
 //! - [`sdp`]: Meta's SDP checks.
 //! - [`media`]: the WebRTC peer, its tone and the received-audio meter.
 //! - [`webhooks`]: Meta's envelopes, escaping, signing, delivery and retries.
 //! - [`control`]: the `/sim/...` control and inspection API.
 //! - [`ids`], [`clock`]: Meta-style identifiers and timestamps.
+//!
+//! Imports run one way: the HTTP-facing modules (`startup`, `graph`, `control`, `cli`) use
+//! `platform`, `webhooks` and `media`, which use the plain values (`ids`, `clock`, `sdp`,
+//! `config`). The platform says why it refused in its own error types; `graph` and
+//! `control` turn those into HTTP answers.
 
 pub mod cli;
 pub mod clock;

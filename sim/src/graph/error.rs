@@ -1,4 +1,5 @@
-//! Every way a Graph request fails, mapped in one place to Meta's error envelope
+//! Every way a Graph request fails, the platform's refusals included, mapped in one place
+//! to Meta's error envelope
 //! `{"error":{"message","type","code","error_data":{"details"},"fbtrace_id"}}` and to the
 //! HTTP status Meta uses for that code (research file §5.1).
 
@@ -7,7 +8,10 @@ use actix_web::{HttpResponse, ResponseError};
 use switchboard_protocol::graph::{ErrorData, ErrorEnvelope, GraphError, MESSAGING_PRODUCT};
 
 use crate::ids::new_trace_id;
+use crate::platform::PlatformError;
 
+/// A failed Graph request: the Graph API's own checks (token, path, body) or the
+/// platform's refusal, each with Meta's code, title and HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphApiError {
     #[error("Invalid OAuth access token - Cannot parse access token")]
@@ -22,26 +26,9 @@ pub enum GraphApiError {
     /// Missing or malformed fields, including bad SDP (code 100).
     #[error("{0}")]
     InvalidParameter(String),
-    #[error("Calling is not enabled for this phone number")]
-    CallingDisabled,
-    #[error("Concurrent call limit reached for this business phone number")]
-    ConcurrentCallLimit,
-    #[error("A call with this user is already in progress")]
-    DuplicateCall,
-    #[error("No approved call permission from the recipient")]
-    NoCallPermission,
-    #[error(
-        "Call permission request limit reached for this user; the next request is allowed at {next_allowed}"
-    )]
-    PermissionRequestLimit { next_allowed: i64 },
-    #[error(
-        "Limit of connected business-initiated calls reached; the next call is allowed at {next_allowed}"
-    )]
-    ConnectedCallLimit { next_allowed: i64 },
-    #[error("The user already gave a permanent call permission")]
-    PermanentPermissionExists,
-    #[error("An unknown error occurred")]
-    Unexpected(#[from] anyhow::Error),
+    /// What the platform said about a well-formed request.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
 }
 
 impl GraphApiError {
@@ -54,14 +41,7 @@ impl GraphApiError {
         match self {
             Self::InvalidToken => 190,
             Self::UnknownObject { .. } | Self::InvalidParameter(_) => 100,
-            Self::CallingDisabled => 138000,
-            Self::ConcurrentCallLimit => 138002,
-            Self::DuplicateCall => 138003,
-            Self::NoCallPermission => 138006,
-            Self::PermissionRequestLimit { .. } => 138009,
-            Self::ConnectedCallLimit { .. } => 138012,
-            Self::PermanentPermissionExists => 138017,
-            Self::Unexpected(_) => 1,
+            Self::Platform(refusal) => refusal.code(),
         }
     }
 
@@ -70,21 +50,16 @@ impl GraphApiError {
             Self::InvalidToken => "Invalid OAuth access token",
             Self::UnknownObject { .. } => "Unsupported request",
             Self::InvalidParameter(_) => "Invalid parameter",
-            Self::CallingDisabled => "Calling not enabled",
-            Self::ConcurrentCallLimit => "Concurrent call limit reached",
-            Self::DuplicateCall => "Duplicate call",
-            Self::NoCallPermission => "No approved call permission",
-            Self::PermissionRequestLimit { .. } => "Call permission request limit reached",
-            Self::ConnectedCallLimit { .. } => "Business-initiated call limit reached",
-            Self::PermanentPermissionExists => "Permanent call permission already exists",
-            Self::Unexpected(_) => "An unknown error occurred",
+            Self::Platform(refusal) => platform_title(refusal),
         }
     }
 
     pub fn envelope(&self) -> ErrorEnvelope {
         let details = match self {
             // Never say anything internal in a 5xx body.
-            Self::Unexpected(_) => "Please retry your request later.".to_owned(),
+            Self::Platform(PlatformError::Unexpected(_)) => {
+                "Please retry your request later.".to_owned()
+            }
             other => other.to_string(),
         };
         ErrorEnvelope {
@@ -103,25 +78,47 @@ impl GraphApiError {
     }
 }
 
+fn platform_title(refusal: &PlatformError) -> &'static str {
+    match refusal {
+        PlatformError::InvalidParameter(_) => "Invalid parameter",
+        PlatformError::CallingDisabled => "Calling not enabled",
+        PlatformError::ConcurrentCallLimit => "Concurrent call limit reached",
+        PlatformError::DuplicateCall => "Duplicate call",
+        PlatformError::NoCallPermission => "No approved call permission",
+        PlatformError::PermissionRequestLimit { .. } => "Call permission request limit reached",
+        PlatformError::ConnectedCallLimit { .. } => "Business-initiated call limit reached",
+        PlatformError::PermanentPermissionExists => "Permanent call permission already exists",
+        PlatformError::Unexpected(_) => "An unknown error occurred",
+    }
+}
+
+/// The HTTP status Meta answers each refusal with.
+fn platform_status(refusal: &PlatformError) -> StatusCode {
+    match refusal {
+        PlatformError::CallingDisabled | PlatformError::NoCallPermission => {
+            StatusCode::UNAUTHORIZED
+        }
+        PlatformError::ConcurrentCallLimit => StatusCode::TOO_MANY_REQUESTS,
+        PlatformError::InvalidParameter(_)
+        | PlatformError::DuplicateCall
+        | PlatformError::PermissionRequestLimit { .. }
+        | PlatformError::ConnectedCallLimit { .. }
+        | PlatformError::PermanentPermissionExists => StatusCode::BAD_REQUEST,
+        PlatformError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl ResponseError for GraphApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidToken | Self::CallingDisabled | Self::NoCallPermission => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::ConcurrentCallLimit => StatusCode::TOO_MANY_REQUESTS,
-            Self::UnknownObject { .. }
-            | Self::InvalidParameter(_)
-            | Self::DuplicateCall
-            | Self::PermissionRequestLimit { .. }
-            | Self::ConnectedCallLimit { .. }
-            | Self::PermanentPermissionExists => StatusCode::BAD_REQUEST,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::UnknownObject { .. } | Self::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            Self::Platform(refusal) => platform_status(refusal),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Unexpected(error) = self {
+        if let Self::Platform(PlatformError::Unexpected(error)) = self {
             tracing::error!(error = format!("{error:#}"), "graph request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -141,7 +138,7 @@ mod tests {
 
     #[test]
     fn errors_come_in_metas_envelope_with_metas_status() {
-        let error = GraphApiError::NoCallPermission;
+        let error = GraphApiError::from(PlatformError::NoCallPermission);
         assert_eq!(error.status_code(), StatusCode::UNAUTHORIZED);
         let json = serde_json::to_value(error.envelope()).unwrap();
         assert_eq!(json["error"]["code"], 138006);
@@ -153,14 +150,16 @@ mod tests {
         assert!(json["error"]["error_data"]["details"].is_string());
         assert!(json["error"]["fbtrace_id"].is_string());
         assert_eq!(
-            GraphApiError::DuplicateCall.status_code(),
+            GraphApiError::from(PlatformError::DuplicateCall).status_code(),
             StatusCode::BAD_REQUEST
         );
     }
 
     #[test]
     fn an_unexpected_failure_says_nothing_internal() {
-        let error = GraphApiError::from(anyhow::anyhow!("disk full at /secret/path"));
+        let error = GraphApiError::from(PlatformError::from(anyhow::anyhow!(
+            "disk full at /secret/path"
+        )));
         let json = serde_json::to_string(&error.envelope()).unwrap();
         assert!(!json.contains("secret"));
         assert_eq!(error.status_code(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -8,7 +8,7 @@ use switchboard_protocol::graph::{
 };
 use switchboard_protocol::UserRef;
 
-use super::GraphApiError;
+use super::error::GraphApiError;
 use crate::platform::calls::ConnectRequest;
 use crate::platform::messages::OutboundMessage;
 use crate::sdp::CheckedSdp;

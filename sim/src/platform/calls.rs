@@ -19,9 +19,9 @@ use switchboard_protocol::webhook::ErrorItem;
 use switchboard_protocol::{User, UserRef};
 use tokio::sync::watch;
 
-use super::{ControlError, Platform, State};
+use super::error::{ControlError, PlatformError};
+use super::{Platform, State};
 use crate::clock::{now_ms, now_secs};
-use crate::graph::GraphApiError;
 use crate::ids::new_call_id;
 use crate::media::{Audio, MediaError, MediaPeer, PeerOptions, Role};
 use crate::sdp::CheckedSdp;
@@ -177,18 +177,18 @@ pub struct ConnectRequest {
     pub biz_opaque_callback_data: Option<String>,
 }
 
-fn unknown_call(call_id: &str) -> GraphApiError {
-    GraphApiError::invalid(format!(
+fn unknown_call(call_id: &str) -> PlatformError {
+    PlatformError::invalid(format!(
         "Invalid call_id: no call with id `{call_id}` exists for this phone number"
     ))
 }
 
-fn sdp_refused(error: MediaError) -> GraphApiError {
+fn sdp_refused(error: MediaError) -> PlatformError {
     match error {
         MediaError::WebRtc(error) => {
-            GraphApiError::invalid(format!("SDP validation error: {error}"))
+            PlatformError::invalid(format!("SDP validation error: {error}"))
         }
-        other => GraphApiError::Unexpected(anyhow::Error::new(other)),
+        other => PlatformError::Unexpected(anyhow::Error::new(other)),
     }
 }
 
@@ -214,7 +214,7 @@ impl State {
     }
 
     /// The call a business action names, with Meta's error when there is none.
-    fn business_call(&mut self, call_id: &str) -> Result<&mut CallRecord, GraphApiError> {
+    fn business_call(&mut self, call_id: &str) -> Result<&mut CallRecord, PlatformError> {
         self.calls
             .get_mut(call_id)
             .ok_or_else(|| unknown_call(call_id))
@@ -222,18 +222,18 @@ impl State {
 }
 
 /// What a business action needs the call to be in.
-fn expect_answerable(call: &CallRecord, action: &str) -> Result<(), GraphApiError> {
+fn expect_answerable(call: &CallRecord, action: &str) -> Result<(), PlatformError> {
     if call.direction != Direction::UserInitiated {
-        return Err(GraphApiError::invalid(format!(
+        return Err(PlatformError::invalid(format!(
             "`{action}` applies only to user-initiated calls; this call was placed by the business"
         )));
     }
     match call.state() {
         CallState::Ringing | CallState::PreAccepted => Ok(()),
-        CallState::Accepted => Err(GraphApiError::invalid(format!(
+        CallState::Accepted => Err(PlatformError::invalid(format!(
             "Cannot {action}: the call is already in progress"
         ))),
-        CallState::Ended => Err(GraphApiError::invalid(format!(
+        CallState::Ended => Err(PlatformError::invalid(format!(
             "Cannot {action}: the call has already ended"
         ))),
     }
@@ -287,7 +287,7 @@ impl Platform {
     }
 
     /// `connect`: the business calls a user. Returns the new call id.
-    pub async fn connect(&self, request: ConnectRequest) -> Result<String, GraphApiError> {
+    pub async fn connect(&self, request: ConnectRequest) -> Result<String, PlatformError> {
         let now = now_secs();
         let call_id = new_call_id();
         {
@@ -295,19 +295,19 @@ impl Platform {
             let max_calls = self.inner.config.max_concurrent_calls;
             let mut state = self.lock();
             if !Platform::calling_enabled(&state) {
-                return Err(GraphApiError::CallingDisabled);
+                return Err(PlatformError::CallingDisabled);
             }
             if state.live_calls() >= max_calls {
-                return Err(GraphApiError::ConcurrentCallLimit);
+                return Err(PlatformError::ConcurrentCallLimit);
             }
             let user = state.users.find_or_create(&request.user, &people, now);
             if !user.may_be_called(now) {
-                return Err(GraphApiError::NoCallPermission);
+                return Err(PlatformError::NoCallPermission);
             }
             user.check_connected_call_limit(now)?;
             let user = user.user.clone();
             if state.live_call_with(&user.user_id) {
-                return Err(GraphApiError::DuplicateCall);
+                return Err(PlatformError::DuplicateCall);
             }
             let mut call = CallRecord::new(call_id.clone(), Direction::BusinessInitiated, user);
             call.biz_opaque_callback_data = request.biz_opaque_callback_data;
@@ -356,13 +356,13 @@ impl Platform {
     }
 
     /// `pre_accept`: the business's answer, applied so media can start early.
-    pub async fn pre_accept(&self, call_id: &str, answer: CheckedSdp) -> Result<(), GraphApiError> {
+    pub async fn pre_accept(&self, call_id: &str, answer: CheckedSdp) -> Result<(), PlatformError> {
         let peer = {
             let mut state = self.lock();
             let call = state.business_call(call_id)?;
             expect_answerable(call, "pre_accept")?;
             if call.state() == CallState::PreAccepted {
-                return Err(GraphApiError::invalid(
+                return Err(PlatformError::invalid(
                     "Cannot pre_accept: the call was already pre-accepted",
                 ));
             }
@@ -393,14 +393,14 @@ impl Platform {
         call_id: &str,
         answer: CheckedSdp,
         biz_opaque_callback_data: Option<String>,
-    ) -> Result<(), GraphApiError> {
+    ) -> Result<(), PlatformError> {
         let peer_to_apply = {
             let mut state = self.lock();
             let call = state.business_call(call_id)?;
             expect_answerable(call, "accept")?;
             match &call.business_answer {
                 Some(earlier) if !earlier.same_as(&answer) => {
-                    return Err(GraphApiError::invalid(
+                    return Err(PlatformError::invalid(
                         "SDP validation error: the SDP in accept differs from the SDP sent with pre_accept for this call",
                     ));
                 }
@@ -432,7 +432,7 @@ impl Platform {
     }
 
     /// `reject`: the business declines a user's call.
-    pub fn reject(&self, call_id: &str) -> Result<(), GraphApiError> {
+    pub fn reject(&self, call_id: &str) -> Result<(), PlatformError> {
         let mut state = self.lock();
         expect_answerable(state.business_call(call_id)?, "reject")?;
         self.end_locked(&mut state, call_id, EndReason::BusinessRejected);
@@ -440,10 +440,10 @@ impl Platform {
     }
 
     /// `terminate`: the business hangs up a call in either direction.
-    pub fn terminate(&self, call_id: &str) -> Result<(), GraphApiError> {
+    pub fn terminate(&self, call_id: &str) -> Result<(), PlatformError> {
         let mut state = self.lock();
         if !state.business_call(call_id)?.is_live() {
-            return Err(GraphApiError::invalid(
+            return Err(PlatformError::invalid(
                 "Cannot terminate: the call has already ended",
             ));
         }

@@ -7,10 +7,10 @@ use switchboard_protocol::sim::OnPermissionRequest;
 use switchboard_protocol::webhook::{PermissionReply, Timestamp};
 use switchboard_protocol::UserRef;
 
+use super::error::PlatformError;
 use super::users::Grant;
 use super::Platform;
 use crate::clock::now_secs;
-use crate::graph::GraphApiError;
 use crate::ids::new_message_id;
 
 /// A validated `POST /messages`.
@@ -22,7 +22,7 @@ pub struct OutboundMessage {
 }
 
 impl Platform {
-    pub fn send_message(&self, message: OutboundMessage) -> Result<MessageResponse, GraphApiError> {
+    pub fn send_message(&self, message: OutboundMessage) -> Result<MessageResponse, PlatformError> {
         let now = now_secs();
         let wamid = new_message_id();
         let people = self.population();

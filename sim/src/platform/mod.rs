@@ -5,8 +5,11 @@
 //! while it is held, so they leave in the order the state changed.
 
 pub mod calls;
+pub mod error;
 pub mod messages;
 pub mod users;
+
+pub use error::{ControlError, PlatformError};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_secs;
 use crate::config::Config;
-use crate::graph::GraphApiError;
 use crate::webhooks::{Envelopes, WebhookSender};
 use calls::CallRecord;
 use users::{Population, Users};
@@ -43,19 +45,6 @@ struct State {
     /// Call ids, oldest first.
     call_order: Vec<String>,
     settings: CallingSettings,
-}
-
-/// Control-API failures (the `/sim/...` endpoints).
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("no call with id `{0}`")]
-    CallNotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("the simulator failed: {0:#}")]
-    Unexpected(#[from] anyhow::Error),
 }
 
 impl Platform {
@@ -122,7 +111,7 @@ impl Platform {
     }
 
     /// `POST /settings`: merges the `calling` object, as Meta applies a partial update.
-    pub fn update_settings(&self, update: CallingSettings) -> Result<(), GraphApiError> {
+    pub fn update_settings(&self, update: CallingSettings) -> Result<(), PlatformError> {
         check_choice(
             "calling.status",
             update.status.as_deref(),
@@ -190,9 +179,9 @@ impl Platform {
     }
 }
 
-fn check_choice(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<(), GraphApiError> {
+fn check_choice(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<(), PlatformError> {
     match value {
-        Some(value) if !allowed.contains(&value) => Err(GraphApiError::invalid(format!(
+        Some(value) if !allowed.contains(&value) => Err(PlatformError::invalid(format!(
             "Param {field} must be one of {{{}}}, got `{value}`",
             allowed.join(", ")
         ))),

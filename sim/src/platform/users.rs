@@ -12,8 +12,8 @@ use switchboard_protocol::graph::{
 use switchboard_protocol::sim::{OnCall, OnPermissionRequest, PermissionGrant, SimUser, UserSetup};
 use switchboard_protocol::{is_bsuid, User, UserRef};
 
+use super::error::PlatformError;
 use crate::config::UserDefaults;
-use crate::graph::GraphApiError;
 use crate::ids::{bsuid_for_phone, bsuid_for_username};
 
 const DAY: i64 = 24 * 3600;
@@ -66,12 +66,12 @@ impl UserRecord {
     }
 
     /// 138017 with a permanent permission, 138009 over the request limits.
-    pub fn check_permission_request(&self, now: i64) -> Result<(), GraphApiError> {
+    pub fn check_permission_request(&self, now: i64) -> Result<(), PlatformError> {
         if self.grant == Grant::Permanent {
-            return Err(GraphApiError::PermanentPermissionExists);
+            return Err(PlatformError::PermanentPermissionExists);
         }
         if let Some(next_allowed) = self.next_request_allowed(now) {
-            return Err(GraphApiError::PermissionRequestLimit { next_allowed });
+            return Err(PlatformError::PermissionRequestLimit { next_allowed });
         }
         Ok(())
     }
@@ -102,7 +102,7 @@ impl UserRecord {
     }
 
     /// 138012 once 100 business-initiated calls connected in 24 h.
-    pub fn check_connected_call_limit(&self, now: i64) -> Result<(), GraphApiError> {
+    pub fn check_connected_call_limit(&self, now: i64) -> Result<(), PlatformError> {
         let recent: Vec<i64> = self
             .connected_calls
             .iter()
@@ -111,7 +111,7 @@ impl UserRecord {
             .collect();
         if recent.len() >= CONNECTED_CALLS_PER_DAY {
             let next_allowed = recent.first().map_or(now, |first| first + DAY);
-            return Err(GraphApiError::ConnectedCallLimit { next_allowed });
+            return Err(PlatformError::ConnectedCallLimit { next_allowed });
         }
         Ok(())
     }
@@ -413,13 +413,13 @@ mod tests {
         let err = user.check_permission_request(t0 + 60).unwrap_err();
         assert_eq!(err.code(), 138009);
         assert!(
-            matches!(err, GraphApiError::PermissionRequestLimit { next_allowed } if next_allowed == t0 + DAY)
+            matches!(err, PlatformError::PermissionRequestLimit { next_allowed } if next_allowed == t0 + DAY)
         );
         assert!(user.check_permission_request(t0 + DAY).is_ok());
         user.record_permission_request(t0 + DAY);
         let err = user.check_permission_request(t0 + 3 * DAY).unwrap_err();
         assert!(
-            matches!(err, GraphApiError::PermissionRequestLimit { next_allowed } if next_allowed == t0 + WEEK)
+            matches!(err, PlatformError::PermissionRequestLimit { next_allowed } if next_allowed == t0 + WEEK)
         );
         user.call_connected(t0 + 3 * DAY, true);
         assert!(user.check_permission_request(t0 + 3 * DAY).is_ok());
