@@ -294,6 +294,14 @@ impl fmt::Display for PushReport {
             self.webhook_url
         )?;
         write_percentiles(f, "webhook answer ms (from send)", &w.answer_service_ms)?;
+        self.write_pushes(f)?;
+        self.write_drain_and_strays(f)
+    }
+}
+
+impl PushReport {
+    /// What arrived of the owed pushes, their latency, and the latency per second.
+    fn write_pushes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = &self.pushes;
         writeln!(
             f,
@@ -334,6 +342,11 @@ impl fmt::Display for PushReport {
                 )?;
             }
         }
+        Ok(())
+    }
+
+    /// How the wait for owed pushes ended, frames nobody owed, and the load generator's cost.
+    fn write_drain_and_strays(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.last_push_after_webhooks_s {
             Some(s) => write!(
                 f,
