@@ -7,11 +7,15 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::fanout::routes::{Route, RouteName, Routes};
-use crate::fanout::{self, Wakers};
-use crate::meta::events::EventId;
+use crate::domain::clock::now_millis;
+use crate::domain::delivery::{JobFilter, JobState, JobView};
+use crate::domain::event::EventId;
+use crate::domain::route::RouteName;
+use crate::fanout::admin::Deliveries;
+use crate::fanout::routes::{Route, Routes};
+use crate::fanout::Wakers;
 use crate::store::sqlite::OpenMode;
-use crate::store::{now_millis, JobFilter, JobState, JobView, SqliteStore, Store};
+use crate::store::{SqliteStore, Store};
 
 fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(SqliteStore::open(
@@ -94,15 +98,8 @@ pub async fn replay(settings: &Settings, event: &str, route: Option<&str>) -> an
             .collect::<Result<_, _>>()
             .map_err(anyhow::Error::msg)?,
     );
-    let store = open(settings)?;
-    let jobs = fanout::replay_event(
-        store.as_ref(),
-        &routes,
-        &Wakers::default(),
-        &event,
-        only.as_ref(),
-    )
-    .await?;
+    let deliveries = Deliveries::new(open(settings)?, routes, Wakers::default());
+    let jobs = deliveries.replay(&event, only.as_ref()).await?;
     println!("event {event} queued again as delivery jobs {jobs:?}");
     Ok(())
 }

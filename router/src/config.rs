@@ -9,8 +9,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::domain::agent::Role;
+use crate::domain::route::{EventSelector, ForwardMode, RouteName};
 use crate::fanout::outbound::Signer;
-use crate::fanout::routes::{EventSelector, RouteName};
 use crate::meta::signature::AppSecret;
 
 /// Default body limit: Meta sends up to 3 MB.
@@ -183,13 +184,6 @@ pub struct TemplateSettings {
     pub language: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Agent,
-    Admin,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSettings {
@@ -201,23 +195,6 @@ pub struct AgentSettings {
 
 fn default_role() -> Role {
     Role::Agent
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ForwardMode {
-    #[default]
-    Event,
-    Original,
-}
-
-impl ForwardMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ForwardMode::Event => "event",
-            ForwardMode::Original => "original",
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,14 +1,21 @@
-//! What happens to a verified delivery: split, matched to routes, stored, workers woken.
+//! What happens to a webhook: its signature checked, then split, matched to routes,
+//! stored and workers woken; and Meta's subscription handshake.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
 use crate::calls::{updates, Calling};
+use crate::domain::clock::now_millis;
+use crate::domain::delivery::{NewDelivery, NewEvent};
+use crate::domain::event::{EventId, EventKind};
 use crate::fanout::routes::Routes;
 use crate::fanout::Wakers;
 use crate::meta::events;
-use crate::meta::events::{EventId, EventKind};
-use crate::meta::signature::VerifiedDelivery;
-use crate::store::{now_millis, NewDelivery, NewEvent, Store, StoreError};
+use crate::meta::signature::{self, AppSecret, SignatureError, VerifiedDelivery};
+use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 
 /// What a stored delivery held.
@@ -25,9 +32,71 @@ pub struct ReceivedEvent {
     pub duplicate: bool,
 }
 
+/// What webhooks are checked against.
+pub struct WebhookAuth {
+    /// Meta's app secrets; more than one while one is being rotated out.
+    pub secrets: Vec<AppSecret>,
+    /// The token Meta's subscription handshake must present.
+    pub verify_token: SecretString,
+    pub max_body_bytes: usize,
+}
+
+impl WebhookAuth {
+    /// Meta's subscription handshake: the challenge to echo back when the mode is
+    /// `subscribe` and the token matches (compared in constant time), else `None`.
+    pub fn handshake<'a>(
+        &self,
+        mode: Option<&str>,
+        token: Option<&str>,
+        challenge: Option<&'a str>,
+    ) -> Option<&'a str> {
+        let token_matches = token.is_some_and(|token| {
+            bool::from(
+                token
+                    .as_bytes()
+                    .ct_eq(self.verify_token.expose_secret().as_bytes()),
+            )
+        });
+        match (mode, challenge) {
+            (Some("subscribe"), Some(challenge)) if token_matches => Some(challenge),
+            _ => None,
+        }
+    }
+}
+
+/// Why a webhook was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    BadSignature(#[from] SignatureError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A webhook's outcome, as counted in `webhook_deliveries_total`.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Accepted,
+    BadSignature,
+    TooLarge,
+    StoreError,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::BadSignature => "bad_signature",
+            Outcome::TooLarge => "too_large",
+            Outcome::StoreError => "store_error",
+        }
+    }
+}
+
 /// Everything ingest needs, shared by all requests.
 #[derive(Clone)]
 pub struct Ingest {
+    pub auth: Arc<WebhookAuth>,
     pub store: Arc<dyn Store>,
     pub routes: Routes,
     pub wakers: Wakers,
@@ -37,6 +106,46 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    fn count(&self, outcome: Outcome) {
+        self.metrics
+            .deliveries
+            .with_label_values(&[outcome.label()])
+            .inc();
+    }
+
+    /// Counts a body refused for its size before it was read in full.
+    pub fn refused_too_large(&self) {
+        self.count(Outcome::TooLarge);
+    }
+
+    /// Checks the signature of a webhook's raw bytes, then takes it as [`Ingest::receive`]
+    /// does. Nothing is stored for a bad signature.
+    pub async fn receive_signed(
+        &self,
+        signature_header: Option<&str>,
+        body: Bytes,
+    ) -> Result<Receipt, IngestError> {
+        let delivery = match signature::verify(&self.auth.secrets, signature_header, body) {
+            Ok(delivery) => delivery,
+            Err(e) => {
+                self.count(Outcome::BadSignature);
+                tracing::warn!(error = %e, "webhook refused");
+                return Err(e.into());
+            }
+        };
+        match self.receive(delivery).await {
+            Ok(receipt) => {
+                self.count(Outcome::Accepted);
+                Ok(receipt)
+            }
+            Err(e) => {
+                // Not a 200, so Meta keeps the delivery and sends it again.
+                self.count(Outcome::StoreError);
+                Err(e.into())
+            }
+        }
+    }
+
     /// Returns once the delivery, its events and every job they owe are durable.
     #[tracing::instrument(name = "ingest", skip_all, fields(bytes = delivery.body().len()))]
     pub async fn receive(&self, delivery: VerifiedDelivery) -> Result<Receipt, StoreError> {

@@ -9,19 +9,23 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::agents::auth::Agents;
+use crate::agents::auth::{Access, Agents};
+use crate::agents::dialer::{DialerSettings, TurnMint};
 use crate::agents::hub::Hub;
 use crate::agents::session::SessionKey;
+use crate::agents::socket::AllowedOrigins;
 use crate::calls::{Calling, PermissionRequestStyle};
 use crate::config::Settings;
+use crate::domain::clock::now_millis;
+use crate::domain::delivery::Pruned;
+use crate::fanout::admin::Deliveries;
 use crate::fanout::routes::{Route, Routes};
 use crate::fanout::{self, Wakers};
-use crate::http::agents::{DialerSettings, TurnMint};
+use crate::http;
 use crate::http::error::ApiError;
-use crate::http::ws::AllowedOrigins;
-use crate::http::{self, webhook::WebhookAuth};
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, WebhookAuth};
 use crate::meta::graph::GraphClient;
+use crate::state::AppState;
 use crate::store::sqlite::OpenMode;
 use crate::store::{SqliteStore, Store};
 use crate::telemetry::{Metrics, RequestSpan};
@@ -79,32 +83,36 @@ impl Application {
             shutdown.clone(),
         )));
 
-        let ingest = web::Data::new(Ingest {
+        let ingest = Ingest {
+            auth: Arc::new(WebhookAuth {
+                secrets: settings.app_secrets()?,
+                verify_token: settings.meta.verify_token.clone(),
+                max_body_bytes: settings.server.max_body_bytes,
+            }),
             store: store.clone(),
             routes: routes.clone(),
             wakers: wakers.clone(),
             metrics: metrics.clone(),
             calling: Some(calling.clone()),
+        };
+        let state = web::Data::new(AppState {
+            ingest,
+            deliveries: Deliveries::new(store.clone(), routes, wakers),
+            calling,
+            access: Access {
+                agents,
+                sessions: session_key,
+            },
+            dialer: dialer_settings(&settings),
+            hub,
+            origins: AllowedOrigins(
+                std::iter::once(settings.public_origin())
+                    .chain(settings.server.allowed_origins.iter().cloned())
+                    .collect(),
+            ),
+            store,
+            metrics,
         });
-        let webhook_auth = web::Data::new(WebhookAuth {
-            secrets: settings.app_secrets()?,
-            verify_token: settings.meta.verify_token.clone(),
-            max_body_bytes: settings.server.max_body_bytes,
-        });
-        let store = web::Data::new(store);
-        let routes = web::Data::new(routes);
-        let wakers = web::Data::new(wakers);
-        let metrics = web::Data::new(metrics);
-        let agents = web::Data::new(agents);
-        let session_key = web::Data::new(session_key);
-        let dialer = web::Data::new(dialer_settings(&settings));
-        let origins = web::Data::new(AllowedOrigins(
-            std::iter::once(settings.public_origin())
-                .chain(settings.server.allowed_origins.iter().cloned())
-                .collect(),
-        ));
-        let hub = web::Data::new(hub);
-        let calling = web::Data::new(calling);
         let static_dir = settings.server.static_dir.clone();
 
         let address = settings.listen_addr()?;
@@ -115,18 +123,7 @@ impl Application {
             HttpServer::new(move || {
                 App::new()
                     .wrap(TracingLogger::<RequestSpan>::new())
-                    .app_data(ingest.clone())
-                    .app_data(webhook_auth.clone())
-                    .app_data(store.clone())
-                    .app_data(routes.clone())
-                    .app_data(wakers.clone())
-                    .app_data(metrics.clone())
-                    .app_data(agents.clone())
-                    .app_data(session_key.clone())
-                    .app_data(dialer.clone())
-                    .app_data(origins.clone())
-                    .app_data(hub.clone())
-                    .app_data(calling.clone())
+                    .app_data(state.clone())
                     // Bodies, queries and paths that do not parse get the API's JSON errors.
                     .app_data(
                         web::JsonConfig::default()
@@ -263,9 +260,9 @@ async fn prune_periodically(
 ) {
     let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     loop {
-        let before = crate::store::now_millis().saturating_sub(retention_ms);
+        let before = now_millis().saturating_sub(retention_ms);
         match store.prune(before).await {
-            Ok(pruned) if pruned != crate::store::Pruned::default() => {
+            Ok(pruned) if pruned != Pruned::default() => {
                 tracing::info!(?pruned, "old deliveries pruned");
             }
             Ok(_) => {}

@@ -1,19 +1,11 @@
 //! Agent identity: a token whose SHA-256 is in the configuration.
 
-use std::future::{ready, Ready};
-
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{AgentSettings, Role};
-use crate::http::error::ApiError;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Agent {
-    pub name: String,
-    pub role: Role,
-}
+use super::session::SessionKey;
+use crate::config::AgentSettings;
+use crate::domain::agent::Agent;
 
 struct Entry {
     agent: Agent,
@@ -74,65 +66,52 @@ impl Agents {
     }
 }
 
-fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
-    let text = value.to_str().ok()?;
-    let (scheme, token) = text.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+/// Who may use the API: the configured agents and the key their browser sessions are
+/// signed with.
+pub struct Access {
+    pub agents: Agents,
+    pub sessions: SessionKey,
 }
 
-fn identify(req: &HttpRequest) -> Result<Agent, ApiError> {
-    let agents = req
-        .app_data::<web::Data<Agents>>()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("agents are not configured")))?;
-    if let Some(token) = bearer_token(req) {
-        return agents.authenticate(token).ok_or(ApiError::Unauthorized);
-    }
-    let cookie = req
-        .cookie(super::session::COOKIE)
-        .ok_or(ApiError::Unauthorized)?;
-    let key = req
-        .app_data::<web::Data<super::session::SessionKey>>()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("sessions are not configured")))?;
-    let (name, generation) = key
-        .verify(cookie.value(), crate::store::now_millis() / 1000)
-        .ok_or(ApiError::Unauthorized)?;
-    // The configuration is the truth: an agent removed from it, or given a new token,
-    // loses its sessions.
-    if agents.generation(&name).as_deref() != Some(generation.as_str()) {
-        return Err(ApiError::Unauthorized);
-    }
-    agents.named(&name).ok_or(ApiError::Unauthorized)
+/// What a request carries to say who it is.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// The session cookie set at sign-in.
+    Session(&'a str),
 }
 
-impl FromRequest for Agent {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(identify(req))
+impl Access {
+    /// The agent a credential names, if it is valid at `now` (Unix seconds).
+    pub fn identify(&self, credential: Credential<'_>, now: i64) -> Option<Agent> {
+        match credential {
+            Credential::Bearer(token) => self.agents.authenticate(token),
+            Credential::Session(value) => {
+                let (name, generation) = self.sessions.verify(value, now)?;
+                // The configuration is the truth: an agent removed from it, or given a new
+                // token, loses its sessions.
+                if self.agents.generation(&name).as_deref() != Some(generation.as_str()) {
+                    return None;
+                }
+                self.agents.named(&name)
+            }
+        }
     }
-}
 
-/// An agent with `role = "admin"`.
-#[derive(Debug, Clone)]
-pub struct Admin(pub Agent);
-
-impl FromRequest for Admin {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(identify(req).and_then(|agent| match agent.role {
-            Role::Admin => Ok(Admin(agent)),
-            Role::Agent => Err(ApiError::Forbidden),
-        }))
+    /// Signs an agent in by token: the agent and a session value valid until `expires`.
+    pub fn sign_in(&self, token: &str, expires: i64) -> Option<(Agent, String)> {
+        let agent = self.agents.authenticate(token)?;
+        let generation = self.agents.generation(&agent.name).unwrap_or_default();
+        let session = self.sessions.issue(&agent.name, &generation, expires);
+        Some((agent, session))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::agent::Role;
 
     fn settings(name: &str, token: &str, role: Role) -> AgentSettings {
         AgentSettings {

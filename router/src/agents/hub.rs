@@ -2,8 +2,8 @@
 //!
 //! A cheap clonable handle over a broadcast channel. Each event is serialised once and
 //! tagged with its audience; each socket keeps what is for everyone or for its agent. The
-//! number of sockets is bounded. Publishing goes through [`Publish`], so a deployment with
-//! several routers can put a cross-node bus behind it.
+//! number of sockets is bounded. Publishing goes through [`Publish`], a port of the
+//! domain, so a deployment with several routers can put a cross-node bus behind it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,15 +11,10 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::calls::model::{Audience, Push};
+use crate::domain::push::{Audience, Publish, Push};
 
 /// Events a slow socket may fall behind by before it is told to reconnect and resync.
 const BACKLOG: usize = 1024;
-
-/// Where the calling plane sends events for agents.
-pub trait Publish: Send + Sync {
-    fn publish(&self, push: Push);
-}
 
 /// One event, serialised once for all sockets.
 #[derive(Debug)]

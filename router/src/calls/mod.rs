@@ -5,8 +5,6 @@
 //! State lives in the store and changes by compare-and-set, so two routers could share
 //! it; within one process a lock per call keeps read-modify-write cycles from colliding.
 
-pub mod model;
-pub mod permissions;
 pub mod updates;
 
 use std::collections::HashMap;
@@ -17,13 +15,15 @@ use switchboard_protocol::graph::{CallAction, MessageRequest};
 use switchboard_protocol::ws::{CallError, EndStatus, ServerEvent};
 use switchboard_protocol::{User, UserRef};
 
-use self::model::{Call, CallUpdate, CommandError, Push};
-use self::permissions::{Permission, RequestRefused};
-use self::updates::{PermissionReply, Update};
-use crate::agents::hub::Publish;
-use crate::meta::events::EventKind;
+use self::updates::Update;
+use crate::domain::call::{self as model, Call, CallUpdate, CommandError};
+use crate::domain::clock::now_millis;
+use crate::domain::event::EventKind;
+use crate::domain::permission::{Permission, PermissionReply, RequestRefused};
+use crate::domain::push::Publish;
+use crate::domain::push::{Audience, Push};
 use crate::meta::graph::{GraphClient, GraphError};
-use crate::store::{now_millis, Durability, Store, StoreError, Versioned};
+use crate::store::{Durability, Store, StoreError, Versioned};
 
 /// How many times a compare-and-set is retried before giving up.
 const CAS_ATTEMPTS: usize = 8;
@@ -219,7 +219,7 @@ impl Calling {
         // A reply older than what is known (replayed, or overtaken) changes nothing.
         if let Some(event) = event {
             self.hub.publish(Push {
-                audience: model::Audience::Everyone,
+                audience: Audience::Everyone,
                 event,
             });
         }
@@ -335,7 +335,7 @@ impl Calling {
                     // Events that came before the agent was known are sent again now.
                     for event in call.replay_for(placeholder.agent.as_deref().unwrap_or_default()) {
                         self.hub.publish(Push {
-                            audience: model::Audience::Agent(
+                            audience: Audience::Agent(
                                 placeholder.agent.clone().unwrap_or_default(),
                             ),
                             event,
@@ -343,7 +343,7 @@ impl Calling {
                     }
                     if !call.is_live() {
                         self.hub.publish(Push {
-                            audience: model::Audience::Agent(
+                            audience: Audience::Agent(
                                 placeholder.agent.clone().unwrap_or_default(),
                             ),
                             event: call.ended_event(),
@@ -495,7 +495,7 @@ impl Calling {
         if let Ok((_, events)) = released {
             for event in events {
                 self.hub.publish(Push {
-                    audience: model::Audience::Everyone,
+                    audience: Audience::Everyone,
                     event,
                 });
             }

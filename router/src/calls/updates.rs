@@ -8,23 +8,15 @@ use switchboard_protocol::webhook::{
 use switchboard_protocol::ws::{CallError, CallStatus, PermissionResponse};
 use switchboard_protocol::User;
 
-use super::model::CallUpdate;
-use crate::meta::events::{EventKind, Kind};
+use crate::domain::call::CallUpdate;
+use crate::domain::event::{EventKind, Kind};
+use crate::domain::permission::PermissionReply;
 
 /// What a calling-related event says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
     Call { call_id: String, update: CallUpdate },
     Permission(PermissionReply),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PermissionReply {
-    pub user: User,
-    pub response: PermissionResponse,
-    pub permanent: bool,
-    pub expires_at: Option<i64>,
-    pub at: i64,
 }
 
 /// The events the calling plane reads.

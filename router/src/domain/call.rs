@@ -7,20 +7,7 @@ use switchboard_protocol::api::{CallRecord, CallState, Direction};
 use switchboard_protocol::ws::{CallError, CallStatus, EndStatus, ServerEvent};
 use switchboard_protocol::User;
 
-/// Who should hear about an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Audience {
-    /// Every connected agent (incoming calls ring everyone).
-    Everyone,
-    /// The agent handling the call.
-    Agent(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Push {
-    pub audience: Audience,
-    pub event: ServerEvent,
-}
+use super::push::{Audience, Push};
 
 /// Everything the router knows about one call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,7 +7,15 @@ use switchboard_protocol::api::{PermissionState, PermissionStatus};
 use switchboard_protocol::ws::{PermissionResponse, ServerEvent};
 use switchboard_protocol::User;
 
-use super::updates::PermissionReply;
+/// A user's answer to a permission request, as Meta reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermissionReply {
+    pub user: User,
+    pub response: PermissionResponse,
+    pub permanent: bool,
+    pub expires_at: Option<i64>,
+    pub at: i64,
+}
 
 const DAY: i64 = 24 * 3600;
 const WEEK: i64 = 7 * DAY;
@@ -121,7 +129,7 @@ impl Permission {
 
     /// Takes the user's reply; `None` when it is older than what is known, or repeats it.
     pub fn apply_reply(&mut self, reply: &PermissionReply) -> Option<ServerEvent> {
-        super::model::merge_user(&mut self.user, &reply.user);
+        super::call::merge_user(&mut self.user, &reply.user);
         if reply.at < self.state_at {
             return None;
         }

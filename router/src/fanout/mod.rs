@@ -1,5 +1,6 @@
 //! Fan-out: routes, the requests consumers receive, retries and the delivery workers.
 
+pub mod admin;
 pub mod outbound;
 pub mod retry;
 pub mod routes;
@@ -12,8 +13,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use self::routes::{RouteName, Routes};
+use self::routes::Routes;
 use self::worker::RouteWorker;
+use crate::domain::route::RouteName;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -68,55 +70,4 @@ pub fn spawn_workers(
             tokio::spawn(worker.run(shutdown.clone()))
         })
         .collect())
-}
-
-/// Why an admin action on deliveries could not be done.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("no route is named `{0}`")]
-    UnknownRoute(String),
-    #[error("no configured route takes events of kind `{0}`")]
-    NoMatchingRoute(String),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-}
-
-/// Queues `event` again for every route that takes its kind, or only for `only`.
-pub async fn replay_event(
-    store: &dyn Store,
-    routes: &Routes,
-    wakers: &Wakers,
-    event: &crate::meta::events::EventId,
-    only: Option<&RouteName>,
-) -> Result<Vec<i64>, AdminError> {
-    use crate::meta::events::EventKind;
-    use crate::store::StoreError;
-
-    let stored = store
-        .event(event)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("event {event}")))?;
-    let kind = EventKind::parse(&stored.kind)
-        .ok_or_else(|| StoreError::Unavailable(anyhow::anyhow!("stored kind `{}`", stored.kind)))?;
-    if let Some(name) = only {
-        if routes.get(name).is_none() {
-            return Err(AdminError::UnknownRoute(name.to_string()));
-        }
-    }
-    let targets: Vec<_> = routes
-        .matching(&kind)
-        .filter(|r| only.is_none_or(|name| &r.name == name))
-        .map(|r| (r.name.clone(), r.mode))
-        .collect();
-    if targets.is_empty() {
-        return Err(AdminError::NoMatchingRoute(kind.to_string()));
-    }
-    let names: Vec<RouteName> = targets.iter().map(|(name, _)| name.clone()).collect();
-    let jobs = store
-        .replay_event(event, targets, crate::store::now_millis())
-        .await?;
-    for name in &names {
-        wakers.wake(name);
-    }
-    Ok(jobs)
 }

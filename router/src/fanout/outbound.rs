@@ -7,8 +7,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use crate::domain::delivery::JobBody;
 use crate::meta::signature::SIGNATURE_HEADER;
-use crate::store::JobBody;
 
 pub const EVENT_HEADER: &str = "x-switchboard-event";
 pub const DELIVERY_HEADER: &str = "x-switchboard-delivery";

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use crate::store::Millis;
+use crate::domain::clock::Millis;
 
 /// The longest a consumer's `Retry-After` may push an attempt back.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);

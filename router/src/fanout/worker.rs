@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::outbound;
 use super::retry;
 use super::routes::Route;
-use crate::store::{now_millis, ClaimedJob, Settlement, Store};
+use crate::domain::clock::now_millis;
+use crate::domain::delivery::{ClaimedJob, Settlement};
+use crate::store::Store;
 use crate::telemetry::Metrics;
 
 /// How often an idle worker looks for jobs whose retry time has come.

@@ -1,17 +1,15 @@
 //! Admin API over deliveries and events (DESIGN §5).
 
-use std::sync::Arc;
-
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::Admin;
 use super::error::ApiError;
-use crate::agents::auth::Admin;
-use crate::fanout::routes::{RouteName, Routes};
-use crate::fanout::{self, Wakers};
-use crate::meta::events::EventId;
-use crate::store::{now_millis, JobFilter, JobState, Store};
+use crate::domain::delivery::{JobFilter, JobState};
+use crate::domain::event::EventId;
+use crate::domain::route::RouteName;
+use crate::state::AppState;
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
@@ -67,23 +65,19 @@ impl TryFrom<ListQuery> for JobFilter {
 async fn list_deliveries(
     _admin: Admin,
     query: web::Query<ListQuery>,
-    store: web::Data<Arc<dyn Store>>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = JobFilter::try_from(query.into_inner())?;
-    let jobs = store.list_jobs(filter).await?;
+    let jobs = state.deliveries.list(filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "deliveries": jobs })))
 }
 
 async fn retry_delivery(
     _admin: Admin,
     path: web::Path<i64>,
-    store: web::Data<Arc<dyn Store>>,
-    wakers: web::Data<Wakers>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let job = store.retry_job(path.into_inner(), now_millis()).await?;
-    if let Ok(route) = RouteName::parse(&job.route) {
-        wakers.wake(&route);
-    }
+    let job = state.deliveries.retry(path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({ "delivery": job })))
 }
 
@@ -94,13 +88,9 @@ fn event_id(text: &str) -> Result<EventId, ApiError> {
 async fn show_event(
     _admin: Admin,
     path: web::Path<String>,
-    store: web::Data<Arc<dyn Store>>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = event_id(&path)?;
-    let event = store
-        .event(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("event {id} does not exist")))?;
+    let event = state.deliveries.event(&event_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(json!({ "event": event })))
 }
 
@@ -113,9 +103,7 @@ async fn replay_event(
     _admin: Admin,
     path: web::Path<String>,
     query: web::Query<ReplayQuery>,
-    store: web::Data<Arc<dyn Store>>,
-    routes: web::Data<Routes>,
-    wakers: web::Data<Wakers>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = event_id(&path)?;
     let only = query
@@ -123,13 +111,6 @@ async fn replay_event(
         .as_deref()
         .map(|r| RouteName::parse(r).map_err(ApiError::BadRequest))
         .transpose()?;
-    let jobs = fanout::replay_event(
-        store.as_ref().as_ref(),
-        &routes,
-        &wakers,
-        &id,
-        only.as_ref(),
-    )
-    .await?;
+    let jobs = state.deliveries.replay(&id, only.as_ref()).await?;
     Ok(HttpResponse::Accepted().json(json!({ "event_id": id.as_str(), "deliveries": jobs })))
 }

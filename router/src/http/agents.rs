@@ -3,30 +3,13 @@
 
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpResponse};
-use switchboard_protocol::api::{DialerConfig, IceServer, Login, Session};
+use switchboard_protocol::api::{Login, Session};
 
 use super::error::ApiError;
-use crate::agents::auth::{Agent, Agents};
-use crate::agents::session::{SessionKey, COOKIE, LIFETIME_SECS};
-use crate::agents::turn;
-use crate::config::Role;
-use crate::store::now_millis;
-
-/// What `GET /api/config` is made from.
-pub struct DialerSettings {
-    pub ice_servers: Vec<IceServer>,
-    pub turn: Option<TurnMint>,
-    pub phone_number_id: String,
-    pub ice_gathering_timeout_ms: u32,
-    /// Cookies are marked `Secure` when the public URL is HTTPS.
-    pub secure_cookies: bool,
-}
-
-pub struct TurnMint {
-    pub urls: Vec<String>,
-    pub secret: secrecy::SecretString,
-    pub ttl_secs: i64,
-}
+use crate::agents::session::{COOKIE, LIFETIME_SECS};
+use crate::domain::agent::Agent;
+use crate::domain::clock::now_secs;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/login", web::post().to(login))
@@ -35,35 +18,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/config", web::get().to(config));
 }
 
-fn role_name(role: Role) -> String {
-    match role {
-        Role::Agent => "agent".into(),
-        Role::Admin => "admin".into(),
-    }
-}
-
 async fn login(
     body: web::Json<Login>,
-    agents: web::Data<Agents>,
-    key: web::Data<SessionKey>,
-    settings: web::Data<DialerSettings>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let agent = agents
-        .authenticate(&body.token)
+    let expires = now_secs() + LIFETIME_SECS;
+    let (agent, session) = state
+        .access
+        .sign_in(&body.token, expires)
         .ok_or(ApiError::Unauthorized)?;
-    let expires = now_millis() / 1000 + LIFETIME_SECS;
-    let generation = agents.generation(&agent.name).unwrap_or_default();
-    let cookie = Cookie::build(COOKIE, key.issue(&agent.name, &generation, expires))
+    let cookie = Cookie::build(COOKIE, session)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(settings.secure_cookies)
+        .secure(state.dialer.secure_cookies)
         .max_age(CookieDuration::seconds(LIFETIME_SECS))
         .finish();
     tracing::info!(agent = %agent.name, "agent signed in");
     Ok(HttpResponse::Ok().cookie(cookie).json(Session {
         agent: agent.name,
-        role: role_name(agent.role),
+        role: agent.role.as_str().to_owned(),
     }))
 }
 
@@ -75,28 +49,13 @@ async fn logout() -> HttpResponse {
 
 async fn me(agent: Agent) -> HttpResponse {
     HttpResponse::Ok().json(Session {
+        role: agent.role.as_str().to_owned(),
         agent: agent.name,
-        role: role_name(agent.role),
     })
 }
 
-async fn config(agent: Agent, settings: web::Data<DialerSettings>) -> HttpResponse {
-    let mut ice_servers = settings.ice_servers.clone();
-    if let Some(mint) = &settings.turn {
-        let expires = now_millis() / 1000 + mint.ttl_secs;
-        let (username, credential) = turn::credentials(&mint.secret, &agent.name, expires);
-        ice_servers.push(IceServer {
-            urls: mint.urls.clone(),
-            username: Some(username),
-            credential: Some(credential),
-        });
-    }
+async fn config(agent: Agent, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(DialerConfig {
-            agent: agent.name,
-            ice_servers,
-            phone_number_id: settings.phone_number_id.clone(),
-            ice_gathering_timeout_ms: settings.ice_gathering_timeout_ms,
-        })
+        .json(state.dialer.config_for(&agent, now_secs()))
 }

@@ -5,9 +5,8 @@ use serde::Deserialize;
 use switchboard_protocol::api::{AcceptCall, CallLog, CallPlaced, PlaceCall, RequestPermission};
 
 use super::error::ApiError;
-use crate::agents::auth::Agent;
-use crate::calls::Calling;
-use crate::config::Role;
+use crate::domain::agent::{Agent, Role};
+use crate::state::AppState;
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
@@ -29,9 +28,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn place(
     agent: Agent,
     body: web::Json<PlaceCall>,
-    calling: web::Data<Calling>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let call = calling.place(&agent.name, &body.to, &body.sdp).await?;
+    let call = state
+        .calling
+        .place(&agent.name, &body.to, &body.sdp)
+        .await?;
     tracing::info!(agent = %agent.name, call = %call.call_id, "call placed");
     Ok(HttpResponse::Created().json(CallPlaced {
         call_id: call.call_id,
@@ -47,7 +49,7 @@ struct LogQuery {
 async fn log(
     _agent: Agent,
     query: web::Query<LogQuery>,
-    calling: web::Data<Calling>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
@@ -55,25 +57,25 @@ async fn log(
             "limit must be 1 to {MAX_PAGE}"
         )));
     }
-    let calls = calling.log(query.before, limit).await?;
+    let calls = state.calling.log(query.before, limit).await?;
     Ok(HttpResponse::Ok().json(CallLog { calls }))
 }
 
 async fn show(
     _agent: Agent,
     path: web::Path<String>,
-    calling: web::Data<Calling>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(calling.call(&path).await?))
+    Ok(HttpResponse::Ok().json(state.calling.call(&path).await?))
 }
 
 async fn accept(
     agent: Agent,
     path: web::Path<String>,
     body: web::Json<AcceptCall>,
-    calling: web::Data<Calling>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let call = calling.accept(&agent.name, &path, &body.sdp).await?;
+    let call = state.calling.accept(&agent.name, &path, &body.sdp).await?;
     tracing::info!(agent = %agent.name, call = %call.call_id, "call accepted");
     Ok(HttpResponse::Ok().json(call))
 }
@@ -81,32 +83,37 @@ async fn accept(
 async fn reject(
     agent: Agent,
     path: web::Path<String>,
-    calling: web::Data<Calling>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(calling.reject(&agent.name, &path).await?))
+    Ok(HttpResponse::Ok().json(state.calling.reject(&agent.name, &path).await?))
 }
 
 async fn terminate(
     agent: Agent,
     path: web::Path<String>,
-    calling: web::Data<Calling>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let is_admin = agent.role == Role::Admin;
-    Ok(HttpResponse::Ok().json(calling.terminate(&agent.name, is_admin, &path).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .calling
+            .terminate(&agent.name, is_admin, &path)
+            .await?,
+    ))
 }
 
 async fn request_permission(
     _agent: Agent,
     body: web::Json<RequestPermission>,
-    calling: web::Data<Calling>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Accepted().json(calling.request_permission(&body.to).await?))
+    Ok(HttpResponse::Accepted().json(state.calling.request_permission(&body.to).await?))
 }
 
 async fn permission(
     _agent: Agent,
     path: web::Path<String>,
-    calling: web::Data<Calling>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(calling.permission(&path).await?))
+    Ok(HttpResponse::Ok().json(state.calling.permission(&path).await?))
 }

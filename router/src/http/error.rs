@@ -3,8 +3,11 @@
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::agents::socket::OpenError;
 use crate::calls::CallingError;
-use crate::fanout::AdminError;
+use crate::domain::clock::now_secs;
+use crate::fanout::admin::AdminError;
+use crate::ingest::IngestError;
 use crate::meta::graph::GraphError;
 use crate::meta::signature::SignatureError;
 use crate::store::StoreError;
@@ -107,7 +110,7 @@ impl ResponseError for ApiError {
             retry_at: Some(at), ..
         } = self
         {
-            let wait = (at - crate::store::now_millis() / 1000).max(1);
+            let wait = (at - now_secs()).max(1);
             response.insert_header(("Retry-After", wait.to_string()));
         }
         response.json(json!({ "error": error }))
@@ -120,6 +123,24 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} does not exist")),
             StoreError::Conflict(why) => ApiError::Conflict(why),
             StoreError::Unavailable(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::BadSignature(e) => e.into(),
+            IngestError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<OpenError> for ApiError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Full(e) => ApiError::Busy(e.to_string()),
+            OpenError::Calling(e) => e.into(),
         }
     }
 }

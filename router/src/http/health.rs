@@ -1,12 +1,8 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
-use std::sync::Arc;
-
 use actix_web::{web, HttpResponse};
 
-use crate::fanout::routes::Routes;
-use crate::store::Store;
-use crate::telemetry::Metrics;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -18,8 +14,8 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-async fn readyz(store: web::Data<Arc<dyn Store>>) -> HttpResponse {
-    match store.ping().await {
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(e) => {
             tracing::error!(error = ?e, "not ready: the store does not answer");
@@ -30,31 +26,9 @@ async fn readyz(store: web::Data<Arc<dyn Store>>) -> HttpResponse {
     }
 }
 
-async fn metrics(
-    store: web::Data<Arc<dyn Store>>,
-    routes: web::Data<Routes>,
-    metrics: web::Data<Metrics>,
-) -> HttpResponse {
-    match store.queue_depth().await {
-        Ok(depths) => {
-            metrics.queue_depth.reset();
-            for route in routes.iter() {
-                metrics
-                    .queue_depth
-                    .with_label_values(&[route.name.as_str()])
-                    .set(0);
-            }
-            for depth in depths {
-                let pending = i64::try_from(depth.pending).unwrap_or(i64::MAX);
-                metrics
-                    .queue_depth
-                    .with_label_values(&[&depth.route])
-                    .set(pending);
-            }
-        }
-        Err(e) => tracing::error!(error = ?e, "cannot read the queue depth"),
-    }
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.deliveries.refresh_queue_depth(&state.metrics).await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(metrics.render())
+        .body(state.metrics.render())
 }

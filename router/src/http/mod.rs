@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod agents;
+pub mod auth;
 pub mod calls;
 pub mod error;
 pub mod health;

@@ -3,21 +3,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::BytesMut;
 use futures::StreamExt;
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::ingest::Ingest;
-use crate::meta::signature::{self, AppSecret, SIGNATURE_HEADER};
-
-/// What the webhook endpoint checks requests against.
-pub struct WebhookAuth {
-    pub secrets: Vec<AppSecret>,
-    pub verify_token: SecretString,
-    pub max_body_bytes: usize,
-}
+use crate::meta::signature::SIGNATURE_HEADER;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -39,20 +30,18 @@ struct Handshake {
 
 async fn verify_subscription(
     query: web::Query<Handshake>,
-    auth: web::Data<WebhookAuth>,
+    state: web::Data<AppState>,
 ) -> HttpResponse {
-    let token_matches = query.verify_token.as_deref().is_some_and(|token| {
-        bool::from(
-            token
-                .as_bytes()
-                .ct_eq(auth.verify_token.expose_secret().as_bytes()),
-        )
-    });
-    match (&query.mode, &query.challenge) {
-        (Some(mode), Some(challenge)) if mode == "subscribe" && token_matches => HttpResponse::Ok()
+    let challenge = state.ingest.auth.handshake(
+        query.mode.as_deref(),
+        query.verify_token.as_deref(),
+        query.challenge.as_deref(),
+    );
+    match challenge {
+        Some(challenge) => HttpResponse::Ok()
             .content_type("text/plain")
-            .body(challenge.clone()),
-        _ => {
+            .body(challenge.to_owned()),
+        None => {
             tracing::warn!("webhook verification refused");
             HttpResponse::Forbidden().json(json!({
                 "error": {"code": "forbidden", "message": "hub.mode or hub.verify_token is wrong"}
@@ -64,14 +53,15 @@ async fn verify_subscription(
 async fn receive(
     req: HttpRequest,
     payload: web::Payload,
-    auth: web::Data<WebhookAuth>,
-    ingest: web::Data<Ingest>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let outcome = |name: &str| ingest.metrics.deliveries.with_label_values(&[name]).inc();
-    let body = match read_limited(&req, payload, auth.max_body_bytes).await {
+    let ingest = &state.ingest;
+    let body = match read_limited(&req, payload, ingest.auth.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => {
-            outcome("too_large");
+            if matches!(e, ApiError::PayloadTooLarge(_)) {
+                ingest.refused_too_large();
+            }
             return Err(e);
         }
     };
@@ -79,25 +69,8 @@ async fn receive(
         .headers()
         .get(SIGNATURE_HEADER)
         .map(|v| v.to_str().unwrap_or_default());
-    let delivery = match signature::verify(&auth.secrets, header, body) {
-        Ok(delivery) => delivery,
-        Err(e) => {
-            outcome("bad_signature");
-            tracing::warn!(error = %e, "webhook refused");
-            return Err(e.into());
-        }
-    };
-    match ingest.receive(delivery).await {
-        Ok(receipt) => {
-            outcome("accepted");
-            Ok(HttpResponse::Ok().json(receipt))
-        }
-        Err(e) => {
-            // Not a 200, so Meta keeps the delivery and sends it again.
-            outcome("store_error");
-            Err(e.into())
-        }
-    }
+    let receipt = ingest.receive_signed(header, body).await?;
+    Ok(HttpResponse::Ok().json(receipt))
 }
 
 /// Reads the body, refusing it as soon as it passes `limit` (or says it will).

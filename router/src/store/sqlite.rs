@@ -20,16 +20,16 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tokio::sync::oneshot;
 
-use super::{
-    CallingEvent, ClaimedJob, Durability, JobBody, JobFilter, JobState, JobView, Millis,
-    NewDelivery, Pruned, QueueDepth, Recorded, Settlement, Store, StoreError, StoredEvent,
-    Versioned,
+use super::{Durability, Store, StoreError, Versioned};
+use crate::domain::call::Call;
+use crate::domain::clock::Millis;
+use crate::domain::delivery::{
+    CallingEvent, ClaimedJob, JobBody, JobFilter, JobState, JobView, NewDelivery, Pruned,
+    QueueDepth, Recorded, Settlement, StoredEvent,
 };
-use crate::calls::model::Call;
-use crate::calls::permissions::Permission;
-use crate::config::ForwardMode;
-use crate::fanout::routes::RouteName;
-use crate::meta::events::{EventId, EventKind};
+use crate::domain::event::{EventId, EventKind};
+use crate::domain::permission::Permission;
+use crate::domain::route::{ForwardMode, RouteName};
 
 /// Read connections beside the writer.
 const READERS: usize = 4;
@@ -775,7 +775,7 @@ impl Store for SqliteStore {
     }
 
     async fn settle_job(&self, job: i64, settlement: Settlement) -> Result<(), StoreError> {
-        let now = super::now_millis();
+        let now = crate::domain::clock::now_millis();
         self.write(Durability::Relaxed, move |conn| {
             settle(conn, job, &settlement, now)
         })
@@ -1130,8 +1130,9 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::events::Kind;
-    use crate::store::{now_millis, NewEvent};
+    use crate::domain::clock::now_millis;
+    use crate::domain::delivery::NewEvent;
+    use crate::domain::event::Kind;
 
     fn delivery(n: u8, received_at: Millis, route: &RouteName) -> NewDelivery {
         let id = EventId::parse(&format!("evt_{}", format!("{n:02x}").repeat(16))).unwrap();

@@ -320,7 +320,7 @@ async fn stopping_the_server_closes_agents_sockets_at_once_so_they_reconnect() {
 
 #[tokio::test]
 async fn a_call_left_live_by_a_crash_is_ended_and_no_longer_blocks_its_user() {
-    use switchboard::calls::model::Call;
+    use switchboard::domain::call::Call;
     use switchboard::store::sqlite::OpenMode;
     use switchboard::store::{Durability, SqliteStore, Store};
     let dir = tempfile::TempDir::new().unwrap();
@@ -332,7 +332,7 @@ async fn a_call_left_live_by_a_crash_is_ended_and_no_longer_blocks_its_user() {
             wa_id: Some("12125550100".into()),
             ..Default::default()
         };
-        let an_hour_ago = switchboard::store::now_millis() / 1000 - 3600;
+        let an_hour_ago = switchboard::domain::clock::now_millis() / 1000 - 3600;
         let placeholder = Call::dialing("local:crashed".into(), user, "asha".into(), an_hour_ago);
         store
             .insert_call(&placeholder, true, Durability::Synced)

@@ -1,0 +1,124 @@
+//! The operator's work on deliveries: list jobs, retry one, inspect and replay an event,
+//! and the queue depth the metrics show. The admin API and the CLI both come here.
+
+use std::sync::Arc;
+
+use super::routes::Routes;
+use super::Wakers;
+use crate::domain::clock::now_millis;
+use crate::domain::delivery::{JobFilter, JobView, StoredEvent};
+use crate::domain::event::{EventId, EventKind};
+use crate::domain::route::RouteName;
+use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
+
+/// Why an admin action on deliveries could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no route is named `{0}`")]
+    UnknownRoute(String),
+    #[error("no configured route takes events of kind `{0}`")]
+    NoMatchingRoute(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Deliveries as an operator sees them, over the store and the configured routes.
+#[derive(Clone)]
+pub struct Deliveries {
+    store: Arc<dyn Store>,
+    routes: Routes,
+    wakers: Wakers,
+}
+
+impl Deliveries {
+    /// `wakers` tell a running server's workers about retried and replayed jobs; a tool
+    /// without workers passes [`Wakers::default`] and the workers find them at their
+    /// next poll.
+    pub fn new(store: Arc<dyn Store>, routes: Routes, wakers: Wakers) -> Self {
+        Self {
+            store,
+            routes,
+            wakers,
+        }
+    }
+
+    pub async fn list(&self, filter: JobFilter) -> Result<Vec<JobView>, StoreError> {
+        self.store.list_jobs(filter).await
+    }
+
+    /// Makes a failed job, or a pending one no worker holds, due now.
+    pub async fn retry(&self, job: i64) -> Result<JobView, StoreError> {
+        let job = self.store.retry_job(job, now_millis()).await?;
+        if let Ok(route) = RouteName::parse(&job.route) {
+            self.wakers.wake(&route);
+        }
+        Ok(job)
+    }
+
+    pub async fn event(&self, id: &EventId) -> Result<StoredEvent, StoreError> {
+        self.store
+            .event(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("event {id}")))
+    }
+
+    /// Queues `event` again for every route that takes its kind, or only for `only`.
+    pub async fn replay(
+        &self,
+        event: &EventId,
+        only: Option<&RouteName>,
+    ) -> Result<Vec<i64>, AdminError> {
+        let stored = self.event(event).await?;
+        let kind = EventKind::parse(&stored.kind).ok_or_else(|| {
+            StoreError::Unavailable(anyhow::anyhow!("stored kind `{}`", stored.kind))
+        })?;
+        if let Some(name) = only {
+            if self.routes.get(name).is_none() {
+                return Err(AdminError::UnknownRoute(name.to_string()));
+            }
+        }
+        let targets: Vec<_> = self
+            .routes
+            .matching(&kind)
+            .filter(|r| only.is_none_or(|name| &r.name == name))
+            .map(|r| (r.name.clone(), r.mode))
+            .collect();
+        if targets.is_empty() {
+            return Err(AdminError::NoMatchingRoute(kind.to_string()));
+        }
+        let names: Vec<RouteName> = targets.iter().map(|(name, _)| name.clone()).collect();
+        let jobs = self
+            .store
+            .replay_event(event, targets, now_millis())
+            .await?;
+        for name in &names {
+            self.wakers.wake(name);
+        }
+        Ok(jobs)
+    }
+
+    /// Sets the queue-depth gauge from the store: every configured route, 0 when idle,
+    /// and any route that still has pending jobs.
+    pub async fn refresh_queue_depth(&self, metrics: &Metrics) {
+        match self.store.queue_depth().await {
+            Ok(depths) => {
+                metrics.queue_depth.reset();
+                for route in self.routes.iter() {
+                    metrics
+                        .queue_depth
+                        .with_label_values(&[route.name.as_str()])
+                        .set(0);
+                }
+                for depth in depths {
+                    let pending = i64::try_from(depth.pending).unwrap_or(i64::MAX);
+                    metrics
+                        .queue_depth
+                        .with_label_values(&[&depth.route])
+                        .set(pending);
+                }
+            }
+            Err(e) => tracing::error!(error = ?e, "cannot read the queue depth"),
+        }
+    }
+}

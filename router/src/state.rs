@@ -1,0 +1,32 @@
+//! What every request handler shares: the services, built once at start-up.
+
+use std::sync::Arc;
+
+use crate::agents::auth::Access;
+use crate::agents::dialer::DialerSettings;
+use crate::agents::hub::Hub;
+use crate::agents::socket::AllowedOrigins;
+use crate::calls::Calling;
+use crate::fanout::admin::Deliveries;
+use crate::ingest::Ingest;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+pub struct AppState {
+    /// Webhooks in: signature, split, durable write.
+    pub ingest: Ingest,
+    /// The operator's view of deliveries and events.
+    pub deliveries: Deliveries,
+    /// The calling control plane.
+    pub calling: Calling,
+    /// Who may use the API, and their sessions.
+    pub access: Access,
+    /// What the dialer is configured with.
+    pub dialer: DialerSettings,
+    /// Agents' WebSockets.
+    pub hub: Hub,
+    pub origins: AllowedOrigins,
+    /// For readiness checks.
+    pub store: Arc<dyn Store>,
+    pub metrics: Metrics,
+}
