@@ -12,7 +12,6 @@ use crate::domain::delivery::{JobFilter, JobState, JobView};
 use crate::domain::event::EventId;
 use crate::domain::route::RouteName;
 use crate::fanout::admin::Deliveries;
-use crate::fanout::routes::{Route, Routes};
 use crate::fanout::Wakers;
 use crate::store::sqlite::OpenMode;
 use crate::store::{SqliteStore, Store};
@@ -90,23 +89,19 @@ pub async fn replay(settings: &Settings, event: &str, route: Option<&str>) -> an
         .map(RouteName::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let routes = Routes::new(
-        settings
-            .routes
-            .iter()
-            .map(Route::from_settings)
-            .collect::<Result<_, _>>()
-            .map_err(anyhow::Error::msg)?,
-    );
-    let deliveries = Deliveries::new(open(settings)?, routes, Wakers::default());
+    let deliveries = Deliveries::new(open(settings)?, settings.routes.clone(), Wakers::default());
     let jobs = deliveries.replay(&event, only.as_ref()).await?;
     println!("event {event} queued again as delivery jobs {jobs:?}");
     Ok(())
 }
 
+fn graph(settings: &Settings) -> anyhow::Result<crate::meta::graph::GraphClient> {
+    crate::startup::graph_client(&settings.meta, settings.calls.graph_timeout)
+}
+
 /// `switchboard calling status`: the number's calling settings as Meta has them.
 pub async fn calling_status(settings: &Settings) -> anyhow::Result<()> {
-    let graph = crate::startup::graph_client(settings)?;
+    let graph = graph(settings)?;
     let current = graph.settings().await?;
     let calling = current.calling.unwrap_or_default();
     println!(
@@ -127,7 +122,7 @@ pub async fn calling_status(settings: &Settings) -> anyhow::Result<()> {
 
 /// `switchboard calling enable|disable`.
 pub async fn set_calling(settings: &Settings, enabled: bool) -> anyhow::Result<()> {
-    let graph = crate::startup::graph_client(settings)?;
+    let graph = graph(settings)?;
     let status = if enabled { "ENABLED" } else { "DISABLED" };
     graph
         .update_settings(&switchboard_protocol::graph::Settings {

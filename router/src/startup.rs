@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context;
@@ -9,17 +10,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::agents::auth::{Access, Agents};
+use crate::agents::auth::Access;
 use crate::agents::dialer::{DialerSettings, TurnMint};
 use crate::agents::hub::Hub;
 use crate::agents::session::SessionKey;
 use crate::agents::socket::AllowedOrigins;
-use crate::calls::{Calling, PermissionRequestStyle};
-use crate::config::Settings;
+use crate::calls::Calling;
+use crate::config::{CallSettings, MetaSettings, ServerSettings, Settings};
 use crate::domain::clock::now_millis;
 use crate::domain::delivery::Pruned;
 use crate::fanout::admin::Deliveries;
-use crate::fanout::routes::{Route, Routes};
 use crate::fanout::{self, Wakers};
 use crate::http;
 use crate::http::error::ApiError;
@@ -41,26 +41,24 @@ impl Application {
     /// Opens the store, starts the delivery workers and binds the listener. With
     /// `listen = "127.0.0.1:0"` the OS picks the port; [`Application::port`] tells which.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = SqliteStore::open(&settings.server.data_dir, OpenMode::Server)?;
+        let Settings {
+            server,
+            meta,
+            calls,
+            agents,
+            routes,
+        } = settings;
+        let store = SqliteStore::open(&server.data_dir, OpenMode::Server)?;
         let store: Arc<dyn Store> = Arc::new(store);
-        let routes = Routes::new(
-            settings
-                .routes
-                .iter()
-                .map(Route::from_settings)
-                .collect::<Result<_, _>>()
-                .map_err(anyhow::Error::msg)?,
-        );
-        let agents = Agents::from_settings(&settings.agents).map_err(anyhow::Error::msg)?;
-        let session_key = SessionKey::load_or_create(&settings.server.data_dir)?;
+        let session_key = SessionKey::load_or_create(&server.data_dir)?;
         let metrics = Metrics::new();
         let shutdown = CancellationToken::new();
-        let hub = Hub::new(settings.server.max_websockets, shutdown.child_token());
+        let hub = Hub::new(server.max_websockets, shutdown.child_token());
         let calling = Calling::new(
             store.clone(),
-            graph_client(&settings)?,
+            graph_client(&meta, calls.graph_timeout)?,
             Arc::new(hub.clone()),
-            permission_style(&settings),
+            calls.permission_style.clone(),
         );
         let recovering = calling.clone();
         tokio::spawn(async move {
@@ -79,15 +77,15 @@ impl Application {
         )));
         workers.push(tokio::spawn(prune_periodically(
             store.clone(),
-            settings.server.retention,
+            server.retention,
             shutdown.clone(),
         )));
 
         let ingest = Ingest {
             auth: Arc::new(WebhookAuth {
-                secrets: settings.app_secrets()?,
-                verify_token: settings.meta.verify_token.clone(),
-                max_body_bytes: settings.server.max_body_bytes,
+                secrets: meta.app_secrets.clone(),
+                verify_token: meta.verify_token.clone(),
+                max_body_bytes: server.max_body_bytes,
             }),
             store: store.clone(),
             routes: routes.clone(),
@@ -103,19 +101,15 @@ impl Application {
                 agents,
                 sessions: session_key,
             },
-            dialer: dialer_settings(&settings),
+            dialer: dialer_settings(&server, &meta, &calls),
             hub,
-            origins: AllowedOrigins(
-                std::iter::once(settings.public_origin())
-                    .chain(settings.server.allowed_origins.iter().cloned())
-                    .collect(),
-            ),
+            origins: AllowedOrigins(server.origins()),
             store,
             metrics,
         });
-        let static_dir = settings.server.static_dir.clone();
+        let static_dir = server.static_dir.clone();
 
-        let address = settings.listen_addr()?;
+        let address = server.listen;
         let listener =
             TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
@@ -204,42 +198,32 @@ impl Application {
 }
 
 /// The Graph API client for the configured business number.
-pub fn graph_client(settings: &Settings) -> anyhow::Result<GraphClient> {
-    let base = reqwest::Url::parse(&settings.meta.graph_api_base)
-        .context("meta.graph_api_base is not a URL")?;
+pub fn graph_client(meta: &MetaSettings, timeout: Duration) -> anyhow::Result<GraphClient> {
     GraphClient::new(
-        base,
-        settings.meta.graph_api_version.clone(),
-        settings.meta.phone_number_id.clone(),
-        settings.meta.access_token.clone(),
-        settings.calls.graph_timeout,
+        meta.graph_api_base.clone(),
+        meta.graph_api_version.clone(),
+        meta.phone_number_id.clone(),
+        meta.access_token.clone(),
+        timeout,
     )
 }
 
-fn permission_style(settings: &Settings) -> PermissionRequestStyle {
-    match &settings.calls.permission_template {
-        Some(template) => PermissionRequestStyle::Template {
-            name: template.name.clone(),
-            language: template.language.clone(),
-        },
-        None => PermissionRequestStyle::Interactive {
-            text: settings.calls.permission_request_text.clone(),
-        },
-    }
-}
-
-fn dialer_settings(settings: &Settings) -> DialerSettings {
+fn dialer_settings(
+    server: &ServerSettings,
+    meta: &MetaSettings,
+    calls: &CallSettings,
+) -> DialerSettings {
     DialerSettings {
-        ice_servers: settings.calls.ice_servers.clone(),
-        turn: settings.calls.turn.as_ref().map(|turn| TurnMint {
+        ice_servers: calls.ice_servers.clone(),
+        turn: calls.turn.as_ref().map(|turn| TurnMint {
             urls: turn.urls.clone(),
             secret: turn.shared_secret.clone(),
             ttl_secs: i64::try_from(turn.ttl.as_secs()).unwrap_or(i64::MAX),
         }),
-        phone_number_id: settings.meta.phone_number_id.clone(),
-        ice_gathering_timeout_ms: u32::try_from(settings.calls.ice_gathering_timeout.as_millis())
+        phone_number_id: meta.phone_number_id.clone(),
+        ice_gathering_timeout_ms: u32::try_from(calls.ice_gathering_timeout.as_millis())
             .unwrap_or(u32::MAX),
-        secure_cookies: settings.server.public_url.starts_with("https://"),
+        secure_cookies: server.secure_cookies(),
     }
 }
 

@@ -4,35 +4,28 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::session::SessionKey;
-use crate::config::AgentSettings;
 use crate::domain::agent::Agent;
 
-struct Entry {
-    agent: Agent,
-    token_sha256: [u8; 32],
+/// One configured agent: who it is, and the SHA-256 of its token (never the token).
+pub struct AgentEntry {
+    pub agent: Agent,
+    pub token_sha256: [u8; 32],
 }
 
 /// The configured agents.
-pub struct Agents(Vec<Entry>);
+pub struct Agents(Vec<AgentEntry>);
+
+impl std::fmt::Debug for Agents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|e| &e.agent))
+            .finish()
+    }
+}
 
 impl Agents {
-    pub fn from_settings(settings: &[AgentSettings]) -> Result<Self, String> {
-        settings
-            .iter()
-            .map(|s| {
-                let mut token_sha256 = [0u8; 32];
-                hex::decode_to_slice(&s.token_sha256, &mut token_sha256)
-                    .map_err(|e| format!("agent {}: token_sha256: {e}", s.name))?;
-                Ok(Entry {
-                    agent: Agent {
-                        name: s.name.clone(),
-                        role: s.role,
-                    },
-                    token_sha256,
-                })
-            })
-            .collect::<Result<_, _>>()
-            .map(Self)
+    pub fn new(entries: Vec<AgentEntry>) -> Self {
+        Self(entries)
     }
 
     pub fn named(&self, name: &str) -> Option<Agent> {
@@ -113,19 +106,21 @@ mod tests {
     use super::*;
     use crate::domain::agent::Role;
 
-    fn settings(name: &str, token: &str, role: Role) -> AgentSettings {
-        AgentSettings {
-            name: name.into(),
-            token_sha256: hex::encode(Sha256::digest(token.as_bytes())),
-            role,
+    fn entry(name: &str, token: &str, role: Role) -> AgentEntry {
+        AgentEntry {
+            agent: Agent {
+                name: name.into(),
+                role,
+            },
+            token_sha256: Sha256::digest(token.as_bytes()).into(),
         }
     }
 
     #[test]
     fn a_new_token_is_a_new_generation_so_old_sessions_end() {
-        let before = Agents::from_settings(&[settings("asha", "old", Role::Agent)]).unwrap();
-        let again = Agents::from_settings(&[settings("asha", "old", Role::Agent)]).unwrap();
-        let after = Agents::from_settings(&[settings("asha", "new", Role::Agent)]).unwrap();
+        let before = Agents::new(vec![entry("asha", "old", Role::Agent)]);
+        let again = Agents::new(vec![entry("asha", "old", Role::Agent)]);
+        let after = Agents::new(vec![entry("asha", "new", Role::Agent)]);
         assert_eq!(before.generation("asha"), again.generation("asha"));
         assert_ne!(before.generation("asha"), after.generation("asha"));
         assert_eq!(after.generation("nobody"), None);
@@ -133,11 +128,10 @@ mod tests {
 
     #[test]
     fn a_token_is_known_by_its_hash_only() {
-        let agents = Agents::from_settings(&[
-            settings("asha", "t-asha", Role::Agent),
-            settings("root", "t-root", Role::Admin),
-        ])
-        .unwrap();
+        let agents = Agents::new(vec![
+            entry("asha", "t-asha", Role::Agent),
+            entry("root", "t-root", Role::Admin),
+        ]);
         assert_eq!(agents.authenticate("t-asha").unwrap().name, "asha");
         assert_eq!(agents.authenticate("t-root").unwrap().role, Role::Admin);
         assert!(agents.authenticate("t-nobody").is_none());

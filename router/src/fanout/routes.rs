@@ -4,7 +4,6 @@ use std::fmt;
 use std::time::Duration;
 
 use super::outbound::Signer;
-use crate::config::RouteSettings;
 use crate::domain::event::EventKind;
 use crate::domain::route::{EventSelector, ForwardMode, RouteName};
 
@@ -41,30 +40,6 @@ impl fmt::Debug for Route {
 }
 
 impl Route {
-    /// Builds a route from settings that [`crate::config::Settings`] has already validated.
-    pub fn from_settings(settings: &RouteSettings) -> Result<Self, String> {
-        let signer = settings
-            .secret
-            .as_ref()
-            .map(Signer::parse)
-            .transpose()
-            .map_err(|e| format!("route {}: bad secret: {e}", settings.name))?;
-        Ok(Self {
-            name: RouteName::parse(&settings.name)?,
-            selectors: settings
-                .events
-                .iter()
-                .map(|s| EventSelector::parse(s))
-                .collect::<Result<_, _>>()?,
-            url: reqwest::Url::parse(&settings.url).map_err(|e| e.to_string())?,
-            mode: settings.mode,
-            signer,
-            timeout: settings.timeout,
-            concurrency: settings.concurrency,
-            retry_schedule: settings.retry_schedule.clone(),
-        })
-    }
-
     pub fn wants(&self, event: &EventKind) -> bool {
         self.selectors.iter().any(|s| s.matches(event))
     }
