@@ -2,8 +2,7 @@
 //! and the router's layers point one way (`http` → services → `store`/`meta` → `domain`).
 //! How the code is read, and the limits of that: `layering/mod.rs`.
 //!
-//! Run: `cargo test -p switchboard-e2e --test layers`. The checks that fail today on
-//! purpose, with their reports: `cargo test -p switchboard-e2e --test layers -- --ignored`.
+//! Run: `cargo test -p switchboard-e2e --test layers` (part of `make test`).
 
 mod layering;
 
@@ -17,41 +16,42 @@ use layering::CrateScan;
 /// Who may import whom among the router's top-level modules: a row per module, naming the
 /// top-level modules it may import (`"*"`: any). A module with no row is reported, so a new
 /// one gets its place here on purpose. Arrows run one way:
-/// `startup`/`cli` → `http` → `ingest` → `calls`/`fanout`/`agents` → `store`/`meta` →
-/// `telemetry` → `config` → `domain`.
+/// `startup`/`cli` → `config` and `http` → `state` → services (`ingest` → `calls`/`fanout`,
+/// `agents` → `calls`) → `store`/`meta` → `telemetry` → `domain`.
 #[rustfmt::skip]
 const ROUTER_LAYERS: &LayerTable = &[
     // The composition root: it builds every part and wires them together.
     ("startup", &["*"]),
     // Operator commands drive the same parts as `serve`, by hand; nothing imports them.
     ("cli", &["*"]),
-    // Thin handlers: extract, call one service, map the result. They hold the store handle
-    // that services borrow and check signatures (`meta`), but own no SQL themselves.
-    ("http", &["ingest", "calls", "fanout", "agents",
-               "store", "meta", "telemetry", "config", "domain"]),
-    // What happens to a verified delivery: it hands events to the call plane and queues
-    // them for the routes, so it sits above those two services.
-    ("ingest", &["calls", "fanout", "store", "meta", "telemetry", "config", "domain"]),
+    // Settings parse the file into the services' own typed values (routes, agents, the
+    // permission style, app secrets), so they sit above the services; only the composition
+    // root and the command line read them.
+    ("config", &["ingest", "calls", "fanout", "agents", "meta", "domain"]),
+    // Thin handlers: extract, call one service through the shared state, map the result.
+    // `meta` only for the signature header's name.
+    ("http", &["state", "ingest", "calls", "fanout", "agents",
+               "store", "meta", "telemetry", "domain"]),
+    // The services every handler shares, built once by `startup`.
+    ("state", &["ingest", "calls", "fanout", "agents", "store", "telemetry", "domain"]),
+    // What happens to a webhook: it hands events to the call plane and queues them for the
+    // routes, so it sits above those two services.
+    ("ingest", &["calls", "fanout", "store", "meta", "telemetry", "domain"]),
+    // Identities, sessions, the hub and the socket protocol: a (re)connecting socket's
+    // replay is read from the call plane, so agents sit above calls.
+    ("agents", &["calls", "store", "meta", "telemetry", "domain"]),
     // The call plane reaches agents through the `Publish` port, a domain trait, so it
     // needs no other service.
-    ("calls", &["store", "meta", "telemetry", "config", "domain"]),
+    ("calls", &["store", "meta", "telemetry", "domain"]),
     // Routes, outbound requests and delivery workers over the store's queue.
-    ("fanout", &["store", "meta", "telemetry", "config", "domain"]),
-    // Identities, sessions and the hub: no HTTP types (an extractor's error is its own,
-    // mapped to a response in `http::error`), and call events arrive as domain `Push`
-    // values, not as the call plane's types.
-    ("agents", &["store", "meta", "telemetry", "config", "domain"]),
+    ("fanout", &["store", "meta", "telemetry", "domain"]),
     // Durable storage of domain values; it knows no service and not Meta's wire.
-    ("store", &["telemetry", "config", "domain"]),
+    ("store", &["telemetry", "domain"]),
     // Meta's wire (signatures, event splitting, the Graph client) on domain values; beside
     // the store, not above or below it.
-    ("meta", &["telemetry", "config", "domain"]),
-    // Logs and metrics: used by every layer above, so it may read only settings and values.
-    ("telemetry", &["config", "domain"]),
-    // Settings parse into domain values (route names, event selectors, secrets) and are
-    // read by every layer, so they import nothing else. Two rows: it may become `settings`.
-    ("config", &["domain"]),
-    ("settings", &["domain"]),
+    ("meta", &["telemetry", "domain"]),
+    // Logs and metrics: used by every layer above, so it may read only values.
+    ("telemetry", &["domain"]),
     // The floor: plain values and pure rules, importing nothing of ours.
     ("domain", &[]),
 ];
@@ -66,8 +66,6 @@ fn router_scan() -> CrateScan {
 // ---- The checks ----
 
 #[test]
-#[ignore = "the router's module cycles (and wa-sim's and bench's) are being removed now; \
-            see them with --ignored"]
 fn no_crate_has_a_module_cycle() {
     let report: String = workspace_scans()
         .iter()
@@ -80,8 +78,6 @@ fn no_crate_has_a_module_cycle() {
 }
 
 #[test]
-#[ignore = "the router is being restructured into one-way layers over a new `domain` \
-            module; remove this once that lands"]
 fn router_layers_point_one_way() {
     let scan = router_scan();
     let report = render_layers(&scan, &check_layers(&scan, ROUTER_LAYERS), ROUTER_LAYERS);
