@@ -57,14 +57,30 @@ pub struct Versioned<T> {
     pub version: i64,
 }
 
+/// Deliveries, events and the jobs they owe consumers.
+///
+/// The contract every backend keeps:
+/// - **Atomic and durable recording.** [`DeliveryStore::record_delivery`] stores the raw
+///   delivery, its events and every job owed in one step that is on disk (or replicated)
+///   before it returns `Ok`: a caller that heard `Ok` may answer Meta `200`; after an
+///   `Err` nothing of the delivery may be visible.
+/// - **Idempotent by event id.** An event id already stored is counted as seen again and
+///   owes no new job, however often and however concurrently it arrives.
+/// - **Leases, at least once.** A claimed job is invisible to other claims until its lease
+///   runs out; a worker that dies loses its lease and the job is claimed again. Settling
+///   releases the lease and is the only thing that counts an attempt. Claims and
+///   settlements may be lost to a crash (the job is then sent again), never acknowledged
+///   webhooks.
+/// - **Nothing owed is lost to pruning.** [`DeliveryStore::prune`] removes only what no
+///   pending or failed job still needs.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait DeliveryStore: Send + Sync + 'static {
     /// Records the delivery, its events and the jobs owed, atomically and durably. Events
     /// already stored are counted as seen again but owe no new jobs.
     async fn record_delivery(&self, delivery: NewDelivery) -> Result<Recorded, StoreError>;
 
-    /// Leases up to `limit` due jobs of `route` until `now + lease`. Claiming does not
-    /// count an attempt; settling does.
+    /// Leases up to `limit` due jobs of `route` until `now + lease`, oldest due first.
+    /// Claiming does not count an attempt; settling does.
     async fn claim_jobs(
         &self,
         route: &RouteName,
@@ -76,16 +92,18 @@ pub trait Store: Send + Sync + 'static {
     /// Records how an attempt ended, counts it and releases the lease.
     async fn settle_job(&self, job: i64, settlement: Settlement) -> Result<(), StoreError>;
 
+    /// Jobs newest first, filtered; `before_id` pages.
     async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobView>, StoreError>;
 
     /// Makes a failed job, or a pending one no worker holds (no lease, or one that ran
-    /// out by `now`), due now with a fresh retry schedule. `Conflict` if it was delivered
-    /// or a worker is delivering it right now.
+    /// out by `now`), due now with a fresh retry schedule. `NotFound` for an unknown job;
+    /// `Conflict` if it was delivered or a worker is delivering it right now.
     async fn retry_job(&self, job: i64, now: Millis) -> Result<JobView, StoreError>;
 
     async fn event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;
 
-    /// New jobs for an already stored event, one per given route.
+    /// New jobs, due now, for an already stored event, one per given route. `NotFound`
+    /// if the event is not stored.
     async fn replay_event(
         &self,
         id: &EventId,
@@ -93,17 +111,34 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> Result<Vec<i64>, StoreError>;
 
+    /// Pending jobs per route that has any.
     async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError>;
-
-    /// Succeeds when the store can serve reads and writes.
-    async fn ping(&self) -> Result<(), StoreError>;
 
     /// Forgets what is older than `before` and owed to nobody: delivered jobs, then events
     /// and deliveries no pending or failed job still needs. Calls and permissions stay.
     async fn prune(&self, before: Millis) -> Result<Pruned, StoreError>;
 
-    /// Inserts a new call. With `one_per_user`, fails with `Conflict` if the same user
-    /// (by phone number or BSUID) already has a live call: checked and written atomically.
+    /// Calling events (calls, call statuses, permission replies) received since `since`,
+    /// in the order received, so state lost to a crash between commit and processing is
+    /// rebuilt.
+    async fn calling_events_since(&self, since: Millis) -> Result<Vec<CallingEvent>, StoreError>;
+}
+
+/// Calls and call permissions, each a document with a version.
+///
+/// The contract every backend keeps:
+/// - **Compare-and-set.** A write names the version it read; if the stored version moved
+///   on, the write changes nothing and fails with `Conflict`, and the caller reads again
+///   and retries. Versions only grow.
+/// - **One live call per user**, checked and written in the same atomic step as the
+///   insert when asked, by phone number or BSUID.
+/// - [`Durability::Relaxed`] writes may be lost to a power cut (they are rebuilt from
+///   stored webhooks); [`Durability::Synced`] ones may not.
+#[async_trait]
+pub trait CallStore: Send + Sync + 'static {
+    /// Inserts a new call at version 1. With `one_per_user`, fails with `Conflict` if the
+    /// same user (by phone number or BSUID) already has a live call. `Conflict` too if
+    /// the id exists.
     async fn insert_call(
         &self,
         call: &Call,
@@ -113,7 +148,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn load_call(&self, id: &str) -> Result<Option<Versioned<Call>>, StoreError>;
 
-    /// Writes `call` if it is still at `version`; `Conflict` otherwise.
+    /// Writes `call` if it is still at `version`, returning the new version; `Conflict`
+    /// otherwise.
     async fn update_call(
         &self,
         call: &Call,
@@ -122,7 +158,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<i64, StoreError>;
 
     /// Replaces the placeholder `local_id` by `call` under Meta's id, which may already
-    /// exist at `version` (a webhook can beat Meta's API answer).
+    /// exist at `version` (a webhook can beat Meta's API answer), in one atomic step.
     async fn promote_call(
         &self,
         local_id: &str,
@@ -142,14 +178,18 @@ pub trait Store: Send + Sync + 'static {
         bsuid: Option<&str>,
     ) -> Result<Option<Versioned<Permission>>, StoreError>;
 
-    /// Writes a permission record if still at `version` (`None`: a new record).
+    /// Writes a permission record if still at `version` (`None`: a new record, `Conflict`
+    /// if one exists for the user).
     async fn save_permission(
         &self,
         permission: &Permission,
         version: Option<i64>,
     ) -> Result<i64, StoreError>;
+}
 
-    /// Calling events (calls, call statuses, permission replies) received since `since`,
-    /// in order, so state lost to a crash between commit and processing is rebuilt.
-    async fn calling_events_since(&self, since: Millis) -> Result<Vec<CallingEvent>, StoreError>;
+/// A whole backend: deliveries and calls in one store that can say it is up.
+#[async_trait]
+pub trait Store: DeliveryStore + CallStore {
+    /// Succeeds when the store can serve reads and writes.
+    async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -322,7 +322,7 @@ async fn stopping_the_server_closes_agents_sockets_at_once_so_they_reconnect() {
 async fn a_call_left_live_by_a_crash_is_ended_and_no_longer_blocks_its_user() {
     use switchboard::domain::call::Call;
     use switchboard::store::sqlite::OpenMode;
-    use switchboard::store::{Durability, SqliteStore, Store};
+    use switchboard::store::{CallStore, Durability, SqliteStore};
     let dir = tempfile::TempDir::new().unwrap();
     let data_dir = dir.path().join("data");
     {

@@ -1,0 +1,187 @@
+//! The embedded store: one SQLite file in `data_dir`, WAL mode, `synchronous = FULL`.
+//!
+//! All writes go through one writer thread ([`writer`]) that commits whatever has queued up
+//! in a single transaction (group commit): a burst of webhooks costs one fsync, not one
+//! each, and every caller hears back only after the commit that holds its write. Each write
+//! runs inside its own savepoint, so one failing write does not undo the others in its
+//! group. Reads use their own connections, which WAL lets run beside the writer.
+//!
+//! - `schema.sql`: the tables.
+//! - [`writer`]: the writer thread, group commit and checkpoints.
+//! - [`deliveries`]: deliveries, events and jobs ([`DeliveryStore`]).
+//! - [`calls`]: calls and permissions with versions for compare-and-set ([`CallStore`]).
+
+mod calls;
+mod deliveries;
+mod writer;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use self::writer::{queue_write, run_checkpoints, run_writer, Write};
+#[cfg(doc)]
+use super::{CallStore, DeliveryStore};
+use super::{Durability, Store, StoreError};
+
+/// Read connections beside the writer.
+const READERS: usize = 4;
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// Whether this process serves (and owns the queue) or is a tool reading beside a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    Server,
+    Tool,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: mpsc::Sender<Write>,
+    /// Read connections: a slow read (a count over a large backlog) does not hold up the
+    /// quick ones an agent's accept waits for.
+    readers: Vec<Mutex<Connection>>,
+    path: PathBuf,
+    /// Held for the life of a serving store: two servers on one file would deliver twice.
+    _lock: Option<File>,
+    /// Dropped with the store, which stops the checkpoint thread.
+    _stop_checkpoints: mpsc::Sender<()>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `data_dir/switchboard.db`.
+    pub fn open(data_dir: &Path, mode: OpenMode) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
+        let lock = match mode {
+            OpenMode::Server => Some(lock_data_dir(data_dir)?),
+            OpenMode::Tool => None,
+        };
+        let path = data_dir.join("switchboard.db");
+        let writer = open_connection(&path)?;
+        writer
+            .execute_batch(SCHEMA)
+            .context("cannot create the schema")?;
+        if mode == OpenMode::Server {
+            // Leases held by a previous process of ours died with it.
+            writer
+                .execute(
+                    "UPDATE jobs SET lease_until = NULL WHERE lease_until IS NOT NULL",
+                    [],
+                )
+                .context("cannot release old leases")?;
+        }
+        // Checkpoints run on their own thread, so no webhook waits for one (SQLite would
+        // otherwise run them inside whichever commit crosses the threshold).
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (stop_checkpoints, stopped) = mpsc::channel::<()>();
+        if mode == OpenMode::Server {
+            let checkpointer = open_connection(&path)?;
+            std::thread::Builder::new()
+                .name("store-checkpoint".into())
+                .spawn(move || run_checkpoints(checkpointer, stopped))
+                .context("cannot start the store checkpointer")?;
+        }
+        let readers = (0..READERS)
+            .map(|_| open_connection(&path).map(Mutex::new))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (sender, receiver) = mpsc::channel::<Write>();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run_writer(writer, receiver))
+            .context("cannot start the store writer")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: sender,
+                readers,
+                path,
+                _lock: lock,
+                _stop_checkpoints: stop_checkpoints,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write<T, F>(&self, durability: Durability, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (write, answer) = queue_write(durability, work);
+        self.inner
+            .writer
+            .send(write)
+            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the store writer stopped")))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the store writer stopped")))?
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            // A free connection if there is one, else wait for the first.
+            let free = inner
+                .readers
+                .iter()
+                .find_map(|reader| reader.try_lock().ok());
+            let conn = match free {
+                Some(conn) => conn,
+                None => inner.readers[0]
+                    .lock()
+                    .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("reader poisoned")))?,
+            };
+            work(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.into()))?
+    }
+}
+
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
+    let path = data_dir.join("switchboard.lock");
+    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another switchboard server is using {}; two servers on one store would deliver twice",
+            data_dir.display()
+        )
+    })?;
+    Ok(file)
+}
+
+fn open_connection(path: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // WAL lets reads run beside the writer; FULL makes each commit durable on its own.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await?;
+        self.write(Durability::Relaxed, |_| Ok(())).await
+    }
+}
