@@ -1,6 +1,7 @@
 //! Building the application: store, routes, workers and the HTTP server, on any port.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,9 +21,9 @@ use crate::config::{CallSettings, MetaSettings, ServerSettings, Settings};
 use crate::domain::clock::now_millis;
 use crate::domain::delivery::Pruned;
 use crate::fanout::admin::Deliveries;
+use crate::fanout::routes::Routes;
 use crate::fanout::{self, Wakers};
 use crate::http;
-use crate::http::error::ApiError;
 use crate::ingest::{Ingest, WebhookAuth};
 use crate::meta::graph::GraphClient;
 use crate::state::AppState;
@@ -60,26 +61,16 @@ impl Application {
             Arc::new(hub.clone()),
             calls.permission_style.clone(),
         );
-        let recovering = calling.clone();
-        tokio::spawn(async move {
-            match recovering.recover().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(events = n, "recent calling events replayed"),
-                Err(e) => tracing::error!(error = %e, "cannot replay recent calling events"),
-            }
-        });
         let wakers = Wakers::for_routes(&routes);
-        let mut workers =
-            fanout::spawn_workers(&routes, store.clone(), &wakers, &metrics, shutdown.clone())?;
-        workers.push(tokio::spawn(sweep_periodically(
-            calling.clone(),
-            shutdown.clone(),
-        )));
-        workers.push(tokio::spawn(prune_periodically(
-            store.clone(),
+        let workers = spawn_background(
+            &calling,
+            &store,
+            &routes,
+            &wakers,
+            &metrics,
             server.retention,
-            shutdown.clone(),
-        )));
+            &shutdown,
+        )?;
 
         let ingest = Ingest {
             auth: Arc::new(WebhookAuth {
@@ -107,52 +98,7 @@ impl Application {
             store,
             metrics,
         });
-        let static_dir = server.static_dir.clone();
-
-        let address = server.listen;
-        let listener =
-            TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
-        let port = listener.local_addr()?.port();
-        let server =
-            HttpServer::new(move || {
-                App::new()
-                    .wrap(TracingLogger::<RequestSpan>::new())
-                    .app_data(state.clone())
-                    // Bodies, queries and paths that do not parse get the API's JSON errors.
-                    .app_data(
-                        web::JsonConfig::default()
-                            .limit(256 * 1024)
-                            .error_handler(|e, _| {
-                                ApiError::BadRequest(format!("the JSON body: {e}")).into()
-                            }),
-                    )
-                    .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                        ApiError::BadRequest(format!("the query: {e}")).into()
-                    }))
-                    .app_data(web::PathConfig::default().error_handler(|e, _| {
-                        ApiError::BadRequest(format!("the path: {e}")).into()
-                    }))
-                    .configure(http::webhook::configure)
-                    .configure(http::health::configure)
-                    .configure(http::admin::configure)
-                    .configure(http::agents::configure)
-                    .configure(http::calls::configure)
-                    .configure(http::ws::configure)
-                    .configure(|cfg| serve_dialer(cfg, &static_dir))
-            })
-            // Pushes to agents are small frames one way; with Nagle's algorithm each would wait
-            // for the delayed ACK of the one before.
-            .tcp_nodelay(true)
-            // Signals are handled in `run_until_stopped`, which closes agents' sockets first.
-            .disable_signals()
-            .listen(listener)?
-            .shutdown_timeout(10)
-            .run();
-        tracing::info!(
-            address = %format!("{}:{port}", address.ip()),
-            "listening on {}:{port}",
-            address.ip()
-        );
+        let (port, server) = serve(server.listen, state, server.static_dir.clone())?;
         Ok(Self {
             port,
             server,
@@ -197,6 +143,72 @@ impl Application {
     }
 }
 
+/// Binds `address` and starts serving the API, the webhook and the dialer; the bound port
+/// and the running server.
+fn serve(
+    address: SocketAddr,
+    state: web::Data<AppState>,
+    static_dir: PathBuf,
+) -> anyhow::Result<(u16, Server)> {
+    let listener =
+        TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(TracingLogger::<RequestSpan>::new())
+            .app_data(state.clone())
+            .configure(|cfg| http::configure(cfg, &static_dir))
+    })
+    // Pushes to agents are small frames one way; with Nagle's algorithm each would wait
+    // for the delayed ACK of the one before.
+    .tcp_nodelay(true)
+    // Signals are handled in `run_until_stopped`, which closes agents' sockets first.
+    .disable_signals()
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    tracing::info!(
+        address = %format!("{}:{port}", address.ip()),
+        "listening on {}:{port}",
+        address.ip()
+    );
+    Ok((port, server))
+}
+
+/// The work that runs beside the server until `shutdown`: one delivery worker per route,
+/// the sweep of silent calls and the prune of old deliveries; and, once, the replay of
+/// recent calling events that a crash may have cut short.
+fn spawn_background(
+    calling: &Calling,
+    store: &Arc<dyn Store>,
+    routes: &Routes,
+    wakers: &Wakers,
+    metrics: &Metrics,
+    retention: Duration,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let recovering = calling.clone();
+    tokio::spawn(async move {
+        match recovering.recover().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "recent calling events replayed"),
+            Err(e) => tracing::error!(error = %e, "cannot replay recent calling events"),
+        }
+    });
+    let mut workers =
+        fanout::spawn_workers(routes, store.clone(), wakers, metrics, shutdown.clone())?;
+    workers.push(tokio::spawn(sweep_periodically(
+        calling.clone(),
+        shutdown.clone(),
+    )));
+    workers.push(tokio::spawn(prune_periodically(
+        store.clone(),
+        retention,
+        shutdown.clone(),
+    )));
+    Ok(workers)
+}
+
 /// The Graph API client for the configured business number.
 pub fn graph_client(meta: &MetaSettings, timeout: Duration) -> anyhow::Result<GraphClient> {
     GraphClient::new(
@@ -224,13 +236,6 @@ fn dialer_settings(
         ice_gathering_timeout_ms: u32::try_from(calls.ice_gathering_timeout.as_millis())
             .unwrap_or(u32::MAX),
         secure_cookies: server.secure_cookies(),
-    }
-}
-
-/// The dialer's page and bundle, when the directory exists (it is built by `make run`).
-fn serve_dialer(cfg: &mut web::ServiceConfig, dir: &std::path::Path) {
-    if dir.is_dir() {
-        cfg.service(actix_files::Files::new("/", dir).index_file("index.html"));
     }
 }
 
