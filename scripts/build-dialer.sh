@@ -63,8 +63,8 @@ if [[ ${SKIP_WASM_OPT:-0} != 1 && ! -x $wasm_opt ]]; then
         say "installing binaryen from package-lock.json (npm ci)"
         npm ci --no-audit --no-fund >&2
     else
-        say "npm is missing, so there is no wasm-opt: the dialer is built without it (bigger;"
-        say "install Node.js and npm, then run npm ci, for the optimised bundle)"
+        say "npm is missing, so there is no wasm-opt: the dialer is built without it (378 KB"
+        say "instead of 200 KB; install Node.js and npm, then run npm ci, for the smaller one)"
         SKIP_WASM_OPT=1
     fi
 fi

@@ -120,8 +120,8 @@ elif have npm; then
     npm ci --no-audit --no-fund --loglevel=error
 else
     # Only `run` gets here: `test` installed npm above.
-    say "npm is missing: the dialer will be built without wasm-opt (about 60 KB bigger;"
-    say "install Node.js and npm for the smaller bundle)"
+    say "npm is missing: the dialer will be built without wasm-opt (378 KB instead of 200 KB,"
+    say "117 KB instead of 79 KB gzipped; install Node.js and npm for the smaller bundle)"
 fi
 
 say "ready for make $goal"
