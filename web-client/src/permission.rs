@@ -7,9 +7,10 @@ use switchboard_protocol::User;
 use crate::display;
 
 /// What the page knows about the permission of the number in the dial box.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Known {
     /// Not looked up (yet), or the lookup failed.
+    #[default]
     Unknown,
     Status {
         status: PermissionStatus,

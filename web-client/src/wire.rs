@@ -5,7 +5,7 @@
 //! `Content` tree and then reading that tree again, which doubles the decoding code of
 //! every variant: in the dialer's bundle that alone cost about 50 KB of wasm. The page
 //! instead moves the tag to a wrapper key (`{"call.ended": {"call_id": …}}`, in the
-//! browser layer's `api::event_from_json`) and decodes that
+//! browser layer's `socket::event_from_json`) and decodes that
 //! externally tagged form straight into the protocol's own type through the mirror below.
 //!
 //! The mirror is serde's "remote derive": the compiler checks it against

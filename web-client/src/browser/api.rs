@@ -4,7 +4,6 @@ use js_sys::Reflect;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use switchboard_protocol::api::ErrorBody;
-use switchboard_protocol::ws::ServerEvent;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCredentials, RequestInit, Response};
@@ -12,7 +11,6 @@ use web_sys::{RequestCredentials, RequestInit, Response};
 use super::decode;
 use super::dom::window;
 use crate::failure::{Action, Failure};
-use crate::wire;
 
 /// Why a request did not give what was asked.
 pub enum ApiError {
@@ -94,20 +92,6 @@ async fn answer(response: JsFuture) -> Result<JsValue, ApiError> {
             body: decode::from_value(body).ok(),
         })
     }
-}
-
-/// Reads a WebSocket frame: the tag moves to a wrapper key (see [`crate::wire`]), then
-/// serde reads the protocol's event.
-pub fn event_from_json(text: &str) -> Option<ServerEvent> {
-    let event = js_sys::JSON::parse(text).ok()?;
-    let key = JsValue::from_str(wire::TAG);
-    let tag = Reflect::get(&event, &key).ok().filter(JsValue::is_string)?;
-    Reflect::delete_property(event.dyn_ref::<js_sys::Object>()?, &key).ok()?;
-    let wrapper = js_sys::Object::new();
-    Reflect::set(&wrapper, &tag, &event).ok()?;
-    decode::from_value::<wire::External>(wrapper.into())
-        .ok()
-        .map(|external| external.0)
 }
 
 fn to_json<T: Serialize>(value: &T) -> Option<String> {

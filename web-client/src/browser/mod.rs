@@ -1,9 +1,10 @@
 //! The browser layer (wasm32 only): the page, WebRTC, the microphone, HTTP and the
 //! WebSocket. It decides nothing about calls; the state machine in [`crate::call`] does.
 //!
-//! - `app`: feeds the state machine and carries out its effects.
+//! - `app`: the page's owner: feeds the state machine, carries out its effects (one file
+//!   per job under `app/`: effects, session, connection, call log, permission, microphones).
 //! - `media`: a call's microphone, peer connection, ICE gathering, level meter, stats.
-//! - `socket`: the WebSocket of call events.
+//! - `socket`: one WebSocket connection of call events, and reading its frames.
 //! - `api`: the router's HTTP API.
 //! - `decode`: serde over values the browser parsed, without building error messages.
 //! - `view`: renders state into the page.

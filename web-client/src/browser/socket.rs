@@ -1,10 +1,15 @@
 //! The WebSocket of call events (DESIGN §6). One `Socket` is one connection; reconnecting
-//! makes a new one. Dropping it unregisters its handlers and closes it.
+//! makes a new one. Dropping it unregisters its handlers and closes it. A frame is read
+//! into the protocol's event by [`event_from_json`].
 
-use wasm_bindgen::JsCast;
+use js_sys::Reflect;
+use switchboard_protocol::ws::ServerEvent;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Event, MessageEvent, WebSocket};
 
+use super::decode;
 use super::dom::{window, Listener};
+use crate::wire;
 
 pub struct Socket {
     socket: WebSocket,
@@ -53,4 +58,18 @@ impl Drop for Socket {
         self.listeners.clear();
         let _ = self.socket.close();
     }
+}
+
+/// Reads a WebSocket frame: the tag moves to a wrapper key (see [`crate::wire`]), then
+/// serde reads the protocol's event.
+pub fn event_from_json(text: &str) -> Option<ServerEvent> {
+    let event = js_sys::JSON::parse(text).ok()?;
+    let key = JsValue::from_str(wire::TAG);
+    let tag = Reflect::get(&event, &key).ok().filter(JsValue::is_string)?;
+    Reflect::delete_property(event.dyn_ref::<js_sys::Object>()?, &key).ok()?;
+    let wrapper = js_sys::Object::new();
+    Reflect::set(&wrapper, &tag, &event).ok()?;
+    decode::from_value::<wire::External>(wrapper.into())
+        .ok()
+        .map(|external| external.0)
 }

@@ -1,4 +1,6 @@
-use switchboard_protocol::ws::CallError;
+use switchboard_protocol::api::{CallRecord, CallState, Direction};
+use switchboard_protocol::ws::{CallError, CallStatus, EndStatus, ServerEvent};
+use switchboard_protocol::User;
 
 use super::*;
 
