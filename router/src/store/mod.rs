@@ -5,6 +5,8 @@
 //! in one atomic, idempotent step, and jobs are claimed with a lease that expires if the
 //! worker dies.
 
+#[cfg(test)]
+mod contract;
 pub mod sqlite;
 
 use std::time::Duration;
