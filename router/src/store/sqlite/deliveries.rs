@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::SqliteStore;
 use crate::domain::clock::Millis;
 use crate::domain::delivery::{
-    CallingEvent, ClaimedJob, JobBody, JobFilter, JobState, JobView, NewDelivery, Pruned,
+    CallingEvent, ClaimedJob, JobBody, JobFilter, JobState, JobView, NewDelivery, NewEvent, Pruned,
     QueueDepth, Recorded, Settlement, StoredEvent,
 };
 use crate::domain::event::{EventId, EventKind};
@@ -36,32 +36,7 @@ fn record(conn: &Connection, delivery: &NewDelivery) -> Result<Recorded, StoreEr
     let mut woken = BTreeSet::new();
     let mut original_routes = BTreeSet::new();
     for (seq, event) in delivery.events.iter().enumerate() {
-        let inserted = conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO events (id, delivery_id, kind, payload, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                event.id.as_str(),
-                delivery_id,
-                event.kind.to_string(),
-                &event.payload[..],
-                delivery.received_at
-            ])?;
-        let is_new = inserted == 1;
-        if !is_new {
-            conn.prepare_cached("UPDATE events SET seen_count = seen_count + 1 WHERE id = ?1")?
-                .execute([event.id.as_str()])?;
-        }
-        conn.prepare_cached(
-            "INSERT INTO delivery_events (delivery_id, seq, event_id, duplicate) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![
-            delivery_id,
-            i64::try_from(seq).unwrap_or(i64::MAX),
-            event.id.as_str(),
-            !is_new
-        ])?;
+        let is_new = record_event(conn, delivery_id, seq, event, delivery.received_at)?;
         recorded.duplicates.push(!is_new);
         if !is_new {
             recorded.duplicate_events += 1;
@@ -102,6 +77,44 @@ fn record(conn: &Connection, delivery: &NewDelivery) -> Result<Recorded, StoreEr
     Ok(recorded)
 }
 
+/// Stores one event of a delivery (or counts it seen again) and its place in the delivery;
+/// whether it was new.
+fn record_event(
+    conn: &Connection,
+    delivery_id: i64,
+    seq: usize,
+    event: &NewEvent,
+    received_at: Millis,
+) -> Result<bool, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO events (id, delivery_id, kind, payload, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            event.id.as_str(),
+            delivery_id,
+            event.kind.to_string(),
+            &event.payload[..],
+            received_at
+        ])?;
+    let is_new = inserted == 1;
+    if !is_new {
+        conn.prepare_cached("UPDATE events SET seen_count = seen_count + 1 WHERE id = ?1")?
+            .execute([event.id.as_str()])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO delivery_events (delivery_id, seq, event_id, duplicate) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        delivery_id,
+        i64::try_from(seq).unwrap_or(i64::MAX),
+        event.id.as_str(),
+        !is_new
+    ])?;
+    Ok(is_new)
+}
+
 fn insert_job(
     conn: &Connection,
     route: &RouteName,
@@ -133,7 +146,7 @@ fn claim(
 ) -> Result<Vec<ClaimedJob>, StoreError> {
     // A claim is not an attempt: jobs claimed and never tried (a shutdown, a crash) must
     // not lose one, so `attempts` only grows when an attempt is settled.
-    let claimed: Vec<(i64, u32, Option<String>, i64)> = conn
+    let mut claimed: Vec<(i64, i64, u32, Option<String>, i64)> = conn
         .prepare_cached(
             "UPDATE jobs SET lease_until = ?1, updated_at = ?2
              WHERE id IN (
@@ -141,7 +154,7 @@ fn claim(
                  WHERE route = ?3 AND state = 'pending' AND next_attempt_at <= ?2
                    AND (lease_until IS NULL OR lease_until <= ?2)
                  ORDER BY next_attempt_at, id LIMIT ?4)
-             RETURNING id, attempts + 1, event_id, delivery_id",
+             RETURNING next_attempt_at, id, attempts + 1, event_id, delivery_id",
         )?
         .query_map(
             params![
@@ -150,11 +163,21 @@ fn claim(
                 route.as_str(),
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            },
         )?
         .collect::<Result<_, _>>()?;
+    // RETURNING gives rows in no promised order; a worker sends in the order it gets them.
+    claimed.sort_unstable_by_key(|&(due, id, ..)| (due, id));
     let mut jobs = Vec::with_capacity(claimed.len());
-    for (id, attempt, event_id, delivery_id) in claimed {
+    for (_, id, attempt, event_id, delivery_id) in claimed {
         let body = match event_id {
             Some(event_id) => {
                 let (kind, payload): (String, Vec<u8>) = conn
