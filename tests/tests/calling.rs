@@ -49,6 +49,8 @@ async fn audio_flows_both_ways(stack: &Stack, call_id: &str, peer: &MediaPeer) -
     }
 }
 
+// One call from permission to call log, told in order: a story, not a step to split.
+#[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_asks_permission_calls_talks_and_hangs_up_and_the_log_has_it() {
     let stack = Stack::start().await.unwrap();

@@ -169,58 +169,9 @@ impl MediaPeer {
             stop: stop.clone(),
         });
 
-        let mut media_engine = MediaEngine::default();
-        let opus = opus_codec();
-        media_engine.register_codec(opus.clone(), RtpCodecKind::Audio)?;
-        media_engine.register_codec(telephone_event_codec(), RtpCodecKind::Audio)?;
-        media_engine.register_header_extension(
-            RTCRtpHeaderExtensionCapability {
-                uri: AUDIO_LEVEL_URI.into(),
-            },
-            RtpCodecKind::Audio,
-            None,
-        )?;
-        let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
-        let network = if options.bind_ip.is_ipv4() {
-            NetworkType::Udp4
-        } else {
-            NetworkType::Udp6
-        };
-        let settings = SettingEngineBuilder::new()
-            .with_lite(options.role == Role::MetaUser)
-            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-            .with_network_types(vec![network])
-            .with_include_loopback_candidate(true)
-            .with_answering_dtls_role(RTCDtlsRole::Client)
-            .build();
-        let connection = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media_engine)
-            .with_setting_engine(settings)
-            .with_interceptor_registry(registry)
-            .with_handler(events)
-            .with_udp_addrs(vec![std::net::SocketAddr::new(options.bind_ip, 0)])
-            .build()
-            .await?;
-        let connection: Arc<dyn PeerConnection> = Arc::new(connection);
+        let connection = connect(&options, events).await?;
 
-        let track = Arc::new(TrackLocalStaticSample::new(
-            Instant::now(),
-            MediaStreamTrack::new(
-                "WhatsAppStream1".into(),
-                "WhatsAppTrack1".into(),
-                "audio".into(),
-                RtpCodecKind::Audio,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(rand::random::<u32>()),
-                        ..Default::default()
-                    },
-                    codec: opus.rtp_codec,
-                    ..Default::default()
-                }],
-            ),
-        )?);
+        let track = audio_track()?;
         let sender = connection
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
             .await?;
@@ -312,6 +263,68 @@ impl MediaPeer {
             .map(|description| description.sdp)
             .ok_or(MediaError::NoLocalDescription)
     }
+}
+
+/// A peer connection with Opus, DTMF and the audio-level extension, on `options.bind_ip`
+/// only, with mDNS off (it fails in a loopback-only namespace).
+async fn connect(
+    options: &PeerOptions,
+    events: Arc<Events>,
+) -> Result<Arc<dyn PeerConnection>, MediaError> {
+    let mut media_engine = MediaEngine::default();
+    media_engine.register_codec(opus_codec(), RtpCodecKind::Audio)?;
+    media_engine.register_codec(telephone_event_codec(), RtpCodecKind::Audio)?;
+    media_engine.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: AUDIO_LEVEL_URI.into(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )?;
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+    let network = if options.bind_ip.is_ipv4() {
+        NetworkType::Udp4
+    } else {
+        NetworkType::Udp6
+    };
+    let settings = SettingEngineBuilder::new()
+        .with_lite(options.role == Role::MetaUser)
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .with_network_types(vec![network])
+        .with_include_loopback_candidate(true)
+        .with_answering_dtls_role(RTCDtlsRole::Client)
+        .build();
+    let connection = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media_engine)
+        .with_setting_engine(settings)
+        .with_interceptor_registry(registry)
+        .with_handler(events)
+        .with_udp_addrs(vec![std::net::SocketAddr::new(options.bind_ip, 0)])
+        .build()
+        .await?;
+    Ok(Arc::new(connection))
+}
+
+/// The one audio track the peer sends on.
+fn audio_track() -> Result<Arc<TrackLocalStaticSample>, MediaError> {
+    Ok(Arc::new(TrackLocalStaticSample::new(
+        Instant::now(),
+        MediaStreamTrack::new(
+            "WhatsAppStream1".into(),
+            "WhatsAppTrack1".into(),
+            "audio".into(),
+            RtpCodecKind::Audio,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(rand::random::<u32>()),
+                    ..Default::default()
+                },
+                codec: opus_codec().rtp_codec,
+                ..Default::default()
+            }],
+        ),
+    )?))
 }
 
 impl Drop for MediaPeer {
