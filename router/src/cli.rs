@@ -59,10 +59,10 @@ pub async fn list_deliveries(
 }
 
 fn print_job(job: &JobView) {
-    let target = job
-        .event_id
-        .clone()
-        .unwrap_or_else(|| format!("delivery {}", job.delivery_id));
+    let target = job.event_id.as_ref().map_or_else(
+        || format!("delivery {}", job.delivery_id),
+        ToString::to_string,
+    );
     println!(
         "{:>8}  {:<9}  {:<16}  {:>8}  {:<36}  {}",
         job.id,

@@ -109,11 +109,11 @@ impl JobState {
 #[derive(Debug, Clone, Serialize)]
 pub struct JobView {
     pub id: i64,
-    pub route: String,
-    pub mode: String,
+    pub route: RouteName,
+    pub mode: ForwardMode,
     pub state: JobState,
-    pub event_id: Option<String>,
-    pub event_kind: Option<String>,
+    pub event_id: Option<EventId>,
+    pub event_kind: Option<EventKind>,
     pub delivery_id: i64,
     /// Attempts made so far; one under way counts once it has ended.
     pub attempts: u32,
@@ -136,8 +136,8 @@ pub struct JobFilter {
 /// A stored event, for replay and inspection.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredEvent {
-    pub id: String,
-    pub kind: String,
+    pub id: EventId,
+    pub kind: EventKind,
     pub delivery_id: i64,
     pub received_at: Millis,
     pub seen_count: u32,
@@ -154,7 +154,7 @@ pub struct Pruned {
 /// Pending jobs per route.
 #[derive(Debug, Clone)]
 pub struct QueueDepth {
-    pub route: String,
+    pub route: RouteName,
     pub pending: u64,
 }
 

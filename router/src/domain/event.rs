@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// The six kinds of event, the first half of `kind:detail`.
@@ -68,6 +69,13 @@ impl EventKind {
     }
 }
 
+/// Written as `kind:detail`, as routes, logs and the admin API name it.
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind.as_str(), self.detail)
@@ -76,7 +84,8 @@ impl fmt::Display for EventKind {
 
 /// A stable event id: the same Meta item (same wamid/wacid and same status or call event)
 /// always gets the same id, so retried and duplicated deliveries are recognised.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
 pub struct EventId(String);
 
 impl EventId {

@@ -2,12 +2,12 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::event::{EventKind, Kind};
 
 /// How a route forwards: one request per event, or Meta's delivery as it came.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardMode {
     #[default]
@@ -22,10 +22,17 @@ impl ForwardMode {
             ForwardMode::Original => "original",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [ForwardMode::Event, ForwardMode::Original]
+            .into_iter()
+            .find(|mode| mode.as_str() == text)
+    }
 }
 
 /// A route's name: short, printable, safe in URLs, logs and metric labels.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
 pub struct RouteName(String);
 
 impl RouteName {

@@ -7,7 +7,7 @@ use super::routes::Routes;
 use super::Wakers;
 use crate::domain::clock::now_millis;
 use crate::domain::delivery::{JobFilter, JobView, StoredEvent};
-use crate::domain::event::{EventId, EventKind};
+use crate::domain::event::EventId;
 use crate::domain::route::RouteName;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
@@ -50,9 +50,7 @@ impl Deliveries {
     /// Makes a failed job, or a pending one no worker holds, due now.
     pub async fn retry(&self, job: i64) -> Result<JobView, StoreError> {
         let job = self.store.retry_job(job, now_millis()).await?;
-        if let Ok(route) = RouteName::parse(&job.route) {
-            self.wakers.wake(&route);
-        }
+        self.wakers.wake(&job.route);
         Ok(job)
     }
 
@@ -69,10 +67,7 @@ impl Deliveries {
         event: &EventId,
         only: Option<&RouteName>,
     ) -> Result<Vec<i64>, AdminError> {
-        let stored = self.event(event).await?;
-        let kind = EventKind::parse(&stored.kind).ok_or_else(|| {
-            StoreError::Unavailable(anyhow::anyhow!("stored kind `{}`", stored.kind))
-        })?;
+        let kind = self.event(event).await?.kind;
         if let Some(name) = only {
             if self.routes.get(name).is_none() {
                 return Err(AdminError::UnknownRoute(name.to_string()));
@@ -114,7 +109,7 @@ impl Deliveries {
                     let pending = i64::try_from(depth.pending).unwrap_or(i64::MAX);
                     metrics
                         .queue_depth
-                        .with_label_values(&[&depth.route])
+                        .with_label_values(&[depth.route.as_str()])
                         .set(pending);
                 }
             }

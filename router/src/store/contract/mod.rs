@@ -246,7 +246,7 @@ async fn job_of(store: &Handle, n: u32) -> JobView {
     let mut jobs: Vec<JobView> = all_jobs(store)
         .await
         .into_iter()
-        .filter(|j| j.event_id.as_deref() == Some(id(n).as_str()))
+        .filter(|j| j.event_id == Some(id(n)))
         .collect();
     assert_eq!(jobs.len(), 1, "one job for event {n}");
     jobs.remove(0)
@@ -269,7 +269,12 @@ fn ids(ns: &[u32]) -> BTreeSet<EventId> {
 
 fn listed_events(jobs: &[JobView]) -> Vec<String> {
     jobs.iter()
-        .map(|j| j.event_id.clone().unwrap_or_default())
+        .map(|j| {
+            j.event_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        })
         .collect()
 }
 

@@ -241,15 +241,48 @@ const JOB_COLUMNS: &str =
     "j.id, j.route, j.mode, j.state, j.event_id, e.kind, j.delivery_id, j.attempts,
      j.next_attempt_at, j.last_status, j.last_error, j.created_at, j.updated_at";
 
+/// Column `index` read as text and parsed into its domain type; a value that does not
+/// parse is a conversion error, as a wrong SQL type would be.
+fn parsed<T, E: std::fmt::Display>(
+    row: &Row<'_>,
+    index: usize,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    parse(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("`{text}`: {e}").into(),
+        )
+    })
+}
+
+/// As [`parsed`], for a column that may be NULL.
+fn parsed_opt<T, E: std::fmt::Display>(
+    row: &Row<'_>,
+    index: usize,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> rusqlite::Result<Option<T>> {
+    match row.get_ref(index)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => parsed(row, index, parse).map(Some),
+    }
+}
+
+fn known<T>(value: Option<T>) -> Result<T, &'static str> {
+    value.ok_or("not a known value")
+}
+
 fn job_view(row: &Row<'_>) -> rusqlite::Result<JobView> {
     let state: String = row.get(3)?;
     Ok(JobView {
         id: row.get(0)?,
-        route: row.get(1)?,
-        mode: row.get(2)?,
+        route: parsed(row, 1, RouteName::parse)?,
+        mode: parsed(row, 2, |t| known(ForwardMode::parse(t)))?,
         state: JobState::parse(&state).unwrap_or(JobState::Failed),
-        event_id: row.get(4)?,
-        event_kind: row.get(5)?,
+        event_id: parsed_opt(row, 4, EventId::parse)?,
+        event_kind: parsed_opt(row, 5, |t| known(EventKind::parse(t)))?,
         delivery_id: row.get(6)?,
         attempts: row.get(7)?,
         next_attempt_at: row.get(8)?,
@@ -366,8 +399,8 @@ impl DeliveryStore for SqliteStore {
                     [id.as_str()],
                     |row| {
                         Ok(StoredEvent {
-                            id: row.get(0)?,
-                            kind: row.get(1)?,
+                            id: parsed(row, 0, EventId::parse)?,
+                            kind: parsed(row, 1, |t| known(EventKind::parse(t)))?,
                             delivery_id: row.get(2)?,
                             received_at: row.get(3)?,
                             seen_count: row.get(4)?,
@@ -414,7 +447,7 @@ impl DeliveryStore for SqliteStore {
                 )?
                 .query_map([], |row| {
                     Ok(QueueDepth {
-                        route: row.get(0)?,
+                        route: parsed(row, 0, RouteName::parse)?,
                         pending: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
                     })
                 })?
