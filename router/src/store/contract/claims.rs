@@ -5,10 +5,7 @@ use super::*;
 // ---- Claims and leases ----
 
 pub(crate) async fn a_claimed_job_is_not_claimed_again_until_its_lease_runs_out<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     record(&store, one_text(1, now, &crm)).await;
     assert_eq!(claim(&store, &crm, now).await.len(), 1);
     assert!(claim(&store, &crm, now + 1).await.is_empty());
@@ -20,10 +17,7 @@ pub(crate) async fn a_claimed_job_is_not_claimed_again_until_its_lease_runs_out<
 }
 
 pub(crate) async fn a_job_whose_lease_ran_out_is_claimed_again<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     record(&store, one_text(1, now, &crm)).await;
     let first = claim(&store, &crm, now).await;
     assert_eq!(first.len(), 1);
@@ -40,10 +34,7 @@ pub(crate) async fn a_job_whose_lease_ran_out_is_claimed_again<B: Backend>() {
 }
 
 pub(crate) async fn concurrent_claims_never_hand_out_the_same_job_twice<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     let events = (1..=12).map(|n| text(n, &[(&crm, EVENT)])).collect();
     record(&store, delivery(now, events)).await;
     let workers: Vec<_> = (0..4)
@@ -88,10 +79,7 @@ pub(crate) async fn a_claim_takes_the_oldest_due_jobs_of_its_route_up_to_its_lim
 }
 
 pub(crate) async fn claimed_jobs_come_back_oldest_due_first<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     // Recorded in an order other than their due order: a worker sends in the order given.
     for (n, due) in [(2, now - 2_000), (3, now - 1_000), (1, now - 3_000)] {
         record(&store, one_text(n, due, &crm)).await;
@@ -105,10 +93,7 @@ pub(crate) async fn claimed_jobs_come_back_oldest_due_first<B: Backend>() {
 }
 
 pub(crate) async fn a_job_settled_for_a_later_retry_is_not_due_before_then<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     record(&store, one_text(1, now, &crm)).await;
     let first = claim(&store, &crm, now).await;
     settle(&store, first[0].id, retry_at(now + 5_000)).await;
@@ -119,10 +104,7 @@ pub(crate) async fn a_job_settled_for_a_later_retry_is_not_due_before_then<B: Ba
 }
 
 pub(crate) async fn settling_counts_the_attempt_and_releases_the_lease<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     record(
         &store,
         delivery(
@@ -177,10 +159,7 @@ pub(crate) async fn settling_counts_the_attempt_and_releases_the_lease<B: Backen
 pub(crate) async fn a_job_claimed_but_never_tried_keeps_its_attempts_across_a_restart<
     B: Backend,
 >() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (backend, store, crm, now) = fresh_with_route::<B>().await;
     record(&store, one_text(1, now, &crm)).await;
     let first = claim(&store, &crm, now).await;
     assert_eq!(first[0].attempt, 1);
@@ -207,10 +186,7 @@ pub(crate) async fn a_job_claimed_but_never_tried_keeps_its_attempts_across_a_re
 // ---- Retry, replay, pruning ----
 
 pub(crate) async fn a_failed_job_can_be_retried_and_a_delivered_one_cannot<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     record(&store, one_text(1, now, &crm)).await;
     let job_id = claim(&store, &crm, now).await[0].id;
     settle(&store, job_id, failed()).await;
@@ -238,10 +214,7 @@ pub(crate) async fn a_failed_job_can_be_retried_and_a_delivered_one_cannot<B: Ba
 pub(crate) async fn a_job_a_worker_is_delivering_cannot_be_retried_until_its_lease_runs_out<
     B: Backend,
 >() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     record(&store, one_text(1, now, &crm)).await;
     let job_id = claim(&store, &crm, now).await[0].id;
     settle(&store, job_id, retry_at(now + HOUR)).await;
@@ -318,10 +291,7 @@ pub(crate) async fn replay_queues_new_jobs_for_a_stored_event<B: Backend>() {
 }
 
 pub(crate) async fn replay_of_an_unknown_event_is_not_found<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     record(&store, one_text(1, now, &crm)).await;
     let unknown = store
         .replay_event(&id(2), vec![(crm.clone(), EVENT)], now)

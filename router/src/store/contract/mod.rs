@@ -297,3 +297,11 @@ pub(crate) fn user(bsuid: &str, phone: Option<&str>) -> User {
         ..User::default()
     }
 }
+
+/// The start of most tests: a fresh store, the route `crm` and the time now. The backend
+/// is returned so it lives as long as the test (and can be reopened).
+async fn fresh_with_route<B: Backend>() -> (B, Handle, RouteName, Millis) {
+    let backend = B::open().await;
+    let store = backend.store();
+    (backend, store, route("crm"), now_millis())
+}

@@ -135,10 +135,7 @@ pub(crate) async fn an_original_route_gets_one_job_per_delivery_carrying_the_exa
 }
 
 pub(crate) async fn an_event_seen_again_owes_no_new_job<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     let first = record(&store, one_text(1, now, &crm)).await;
     let again = record(
         &store,
@@ -171,10 +168,7 @@ pub(crate) async fn an_event_seen_again_owes_no_new_job<B: Backend>() {
 }
 
 pub(crate) async fn concurrent_records_of_the_same_event_store_it_once<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
     let racers: Vec<_> = (0..8)
         .map(|i| {
             let (store, crm) = (store.clone(), crm.clone());
@@ -203,10 +197,7 @@ pub(crate) async fn concurrent_records_of_the_same_event_store_it_once<B: Backen
 }
 
 pub(crate) async fn what_was_recorded_is_still_there_after_a_restart<B: Backend>() {
-    let backend = B::open().await;
-    let store = backend.store();
-    let crm = route("crm");
-    let now = now_millis();
+    let (backend, store, crm, now) = fresh_with_route::<B>().await;
     let first = record(&store, one_text(1, now, &crm)).await;
     drop(store);
 
