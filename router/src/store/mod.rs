@@ -91,7 +91,10 @@ pub trait DeliveryStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, StoreError>;
 
-    /// Records how an attempt ended, counts it and releases the lease.
+    /// Records how an attempt ended, counts it and releases the lease, stamped with the
+    /// store's own clock (which pruning compares against). Settling a job that no longer
+    /// exists does nothing; a settlement from a worker whose lease ran out still counts
+    /// (the job may then have been sent twice: delivery is at least once).
     async fn settle_job(&self, job: i64, settlement: Settlement) -> Result<(), StoreError>;
 
     /// Jobs newest first, filtered; `before_id` pages.
@@ -168,12 +171,16 @@ pub trait CallStore: Send + Sync + 'static {
         version: Option<i64>,
     ) -> Result<i64, StoreError>;
 
-    /// The call log, newest first; `before` pages by creation time (Unix seconds).
+    /// The call log, newest first; `before` pages by creation time (Unix seconds), so
+    /// calls created in the same second as a page's last one can fall between pages.
     async fn list_calls(&self, before: Option<i64>, limit: usize) -> Result<Vec<Call>, StoreError>;
 
     async fn live_calls(&self) -> Result<Vec<Call>, StoreError>;
 
-    /// The permission record of a user known by phone number and/or BSUID.
+    /// The permission record of a user known by phone number and/or BSUID. If the two
+    /// keys find different records (the user was first seen by one, then by the other),
+    /// the one at the higher version comes back, and saving against its version replaces
+    /// both.
     async fn load_permission(
         &self,
         phone: Option<&str>,
