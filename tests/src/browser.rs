@@ -8,7 +8,10 @@ use anyhow::Context;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::{free_port, wait_until_ready, Process, PATIENCE};
+use switchboard_testkit::server::free_port;
+use switchboard_testkit::wait::{poll, PATIENCE};
+
+use crate::{wait_until_ready, Process};
 
 pub struct Browser {
     pub client: Client,
@@ -117,34 +120,28 @@ impl Browser {
         attribute: &str,
         values: &[&str],
     ) -> anyhow::Result<String> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
         let mut last = None;
-        while tokio::time::Instant::now() < deadline {
-            if let Ok(element) = self.client.find(Locator::Css(css)).await {
-                last = element.attr(attribute).await.ok().flatten();
-                if let Some(found) = last.as_deref().filter(|v| values.contains(v)) {
-                    return Ok(found.to_owned());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("{css}[{attribute}] never became one of {values:?} (last {last:?})")
+        let found = poll(Duration::from_millis(100), async || {
+            let element = self.client.find(Locator::Css(css)).await.ok()?;
+            last = element.attr(attribute).await.ok().flatten();
+            last.clone().filter(|v| values.contains(&v.as_str()))
+        })
+        .await;
+        found.with_context(|| {
+            format!("{css}[{attribute}] never became one of {values:?} (last {last:?})")
+        })
     }
 
     /// Waits until `css` matches an element whose text contains `text`.
     pub async fn wait_for_text(&self, css: &str, text: &str) -> anyhow::Result<String> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
         let mut last = String::new();
-        while tokio::time::Instant::now() < deadline {
-            if let Ok(element) = self.client.find(Locator::Css(css)).await {
-                last = element.text().await.unwrap_or_default();
-                if last.contains(text) {
-                    return Ok(last);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("{css} never showed {text:?} (last {last:?})")
+        let found = poll(Duration::from_millis(100), async || {
+            let element = self.client.find(Locator::Css(css)).await.ok()?;
+            last = element.text().await.unwrap_or_default();
+            last.contains(text).then(|| last.clone())
+        })
+        .await;
+        found.with_context(|| format!("{css} never showed {text:?} (last {last:?})"))
     }
 
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {

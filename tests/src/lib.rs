@@ -3,19 +3,17 @@
 //! WebDriver (chromedriver). Run inside `scripts/loopback.sh` so media stays on 127.0.0.1.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use switchboard_testkit::router::Agent;
+use switchboard_testkit::wait::{poll, PATIENCE};
 
 pub mod browser;
 pub mod product;
 pub mod stack;
-
-/// How long anything that should happen promptly may take before a test gives up.
-pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A binary of this workspace, built next to the test binary (`cargo build --workspace`).
 pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
@@ -41,14 +39,6 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
-}
-
-/// A free TCP port on 127.0.0.1 (free a moment ago).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
 }
 
 /// A child process that is killed when dropped; its output goes to a log file.
@@ -105,39 +95,32 @@ impl Drop for Process {
 /// Waits until `url` answers 200, or the process dies, or [`PATIENCE`] runs out.
 pub async fn wait_until_ready(process: &mut Process, url: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while tokio::time::Instant::now() < deadline {
+    // Some(true): ready; Some(false): the process stopped.
+    let ready = poll(Duration::from_millis(50), async || {
         if !process.is_running() {
-            bail!("the process stopped:\n{}", process.tail(40));
+            return Some(false);
         }
-        if let Ok(response) = client.get(url).send().await {
-            if response.status().is_success() {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let answer = client.get(url).send().await;
+        answer
+            .is_ok_and(|response| response.status().is_success())
+            .then_some(true)
+    })
+    .await;
+    match ready {
+        Some(true) => Ok(()),
+        Some(false) => bail!("the process stopped:\n{}", process.tail(40)),
+        None => bail!("{url} not ready within {PATIENCE:?}:\n{}", process.tail(40)),
     }
-    bail!("{url} not ready within {PATIENCE:?}:\n{}", process.tail(40))
-}
-
-pub fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// The agents every end-to-end setup knows: (name, token).
 pub const AGENTS: [(&str, &str); 2] = [("asha", "asha-token"), ("ravi", "ravi-token")];
 
-/// `[[agents]]` tables for [`AGENTS`], as the router's configuration takes them.
-pub fn agents_toml() -> String {
+/// [`AGENTS`] as the router's configuration takes them.
+pub fn agents() -> Vec<Agent> {
     AGENTS
         .iter()
-        .map(|(name, token)| {
-            format!(
-                "[[agents]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nrole = \"agent\"\n",
-                sha256_hex(token)
-            )
-        })
+        .map(|&(name, token)| Agent::new(name, token))
         .collect()
 }
 

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
+use switchboard_testkit::meta::{ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID};
+use switchboard_testkit::router::RouterConfig;
+use switchboard_testkit::server::free_port;
 
-use crate::{agents_toml, free_port, wait_until_ready, workspace_binary, workspace_root, Process};
+use crate::{agents, wait_until_ready, workspace_binary, workspace_root, Process};
 
 pub use crate::{path_segment, AGENTS};
 
@@ -29,33 +32,17 @@ impl Product {
         let (router_port, sim_port) = (free_port(), free_port());
         let router = format!("http://127.0.0.1:{router_port}");
         let sim = format!("http://127.0.0.1:{sim_port}");
-        let agents = agents_toml();
         let config = dir.path().join("switchboard.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[server]
-listen = "127.0.0.1:{router_port}"
-public_url = "{router}"
-data_dir = "{data}"
-static_dir = "{www}"
-
-[meta]
-app_secret = "test-app-secret"
-verify_token = "verify-me"
-access_token = "EAAG-test"
-phone_number_id = "106540352242922"
-graph_api_base = "{sim}"
-
-[calls]
-ice_gathering_timeout = "3s"
-
-{agents}"#,
-                data = dir.path().join("data").display(),
-                www = workspace_root().join("www").display(),
-            ),
-        )?;
+        let settings = RouterConfig {
+            listen: format!("127.0.0.1:{router_port}"),
+            public_url: router.clone(),
+            static_dir: Some(workspace_root().join("www")),
+            graph_api_base: sim.clone(),
+            agents: agents(),
+            extra: "[calls]\nice_gathering_timeout = \"3s\"\n".into(),
+            ..RouterConfig::new(dir.path().join("data"))
+        };
+        std::fs::write(&config, settings.toml())?;
         let mut command = Command::new(workspace_binary("switchboard")?);
         command.arg("serve").arg("--config").arg(&config);
         let mut router_process = Process::start("switchboard", command, &log_dir)?;
@@ -66,9 +53,9 @@ ice_gathering_timeout = "3s"
             .arg("serve")
             .args(["--listen", &format!("127.0.0.1:{sim_port}")])
             .args(["--webhook-url", &format!("{router}/webhook")])
-            .args(["--app-secret", "test-app-secret"])
-            .args(["--access-token", "EAAG-test"])
-            .args(["--phone-number-id", "106540352242922"])
+            .args(["--app-secret", APP_SECRET])
+            .args(["--access-token", ACCESS_TOKEN])
+            .args(["--phone-number-id", PHONE_NUMBER_ID])
             .args(sim_args);
         let mut sim_process = Process::start("wa-sim", command, &log_dir)?;
         wait_until_ready(&mut sim_process, &format!("{sim}/healthz")).await?;

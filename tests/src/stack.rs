@@ -4,15 +4,17 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
-use switchboard::config::Settings;
 use switchboard::startup::Application;
 use switchboard_protocol::ws::ServerEvent;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
+use switchboard_testkit::agent::AgentSocket;
+use switchboard_testkit::http::JsonAnswer;
+use switchboard_testkit::router::RouterConfig;
+use switchboard_testkit::server::{free_port, Running};
+use switchboard_testkit::sim::start_sim;
+use wa_sim::Simulator;
 
-use crate::{agents_toml, free_port, PATIENCE};
+use crate::agents;
 
 pub use crate::AGENTS;
 
@@ -20,54 +22,36 @@ pub struct Stack {
     pub router: String,
     pub sim: String,
     pub http: reqwest::Client,
-    sim_stopper: wa_sim::startup::Stopper,
+    running_sim: Running<Simulator>,
     router_handle: RouterHandle,
 }
 
 /// A router on its own store, talking to the Graph API at `graph_port`.
 pub struct RouterHandle {
     pub url: String,
-    stopper: switchboard::startup::Stopper,
+    running: Running<Application>,
     _dir: tempfile::TempDir,
 }
 
 impl RouterHandle {
     pub async fn start(graph_port: u16) -> anyhow::Result<Self> {
         let dir = tempfile::TempDir::new()?;
-        let agents = agents_toml();
-        let toml = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-data_dir = "{data}"
-
-[meta]
-app_secret = "test-app-secret"
-verify_token = "verify-me"
-access_token = "EAAG-test"
-phone_number_id = "106540352242922"
-graph_api_base = "http://127.0.0.1:{graph_port}"
-
-[calls]
-ice_gathering_timeout = "2s"
-
-{agents}"#,
-            data = dir.path().join("data").display(),
-        );
-        let app = Application::build(Settings::from_toml(&toml)?).await?;
-        let url = format!("http://127.0.0.1:{}", app.port());
-        let stopper = app.stopper();
-        tokio::spawn(app.run_until_stopped());
+        let config = RouterConfig {
+            graph_api_base: format!("http://127.0.0.1:{graph_port}"),
+            agents: agents(),
+            extra: "[calls]\nice_gathering_timeout = \"2s\"\n".into(),
+            ..RouterConfig::new(dir.path().join("data"))
+        };
+        let running = config.start().await?;
         Ok(Self {
-            url,
-            stopper,
+            url: running.url.clone(),
+            running,
             _dir: dir,
         })
     }
 
     pub async fn stop(self) {
-        self.stopper.stop().await;
+        self.running.stop().await;
     }
 }
 
@@ -90,15 +74,12 @@ impl Stack {
         let mut config = wa_sim::Config::new(format!("{router}/webhook"));
         config.listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), sim_port);
         adjust(&mut config);
-        let simulator = wa_sim::Simulator::build(config)?;
-        let sim = format!("http://127.0.0.1:{}", simulator.port());
-        let sim_stopper = simulator.stopper();
-        tokio::spawn(simulator.run_until_stopped());
+        let running_sim = start_sim(config)?;
         Ok(Self {
             router,
-            sim,
+            sim: running_sim.url.clone(),
             http: reqwest::Client::new(),
-            sim_stopper,
+            running_sim,
             router_handle,
         })
     }
@@ -106,17 +87,11 @@ impl Stack {
     /// Another router with its own store on the same Meta: Meta then knows of calls and
     /// requests this one does not, as when another system shares the business number.
     pub async fn second_router(&self) -> anyhow::Result<RouterHandle> {
-        let port = self
-            .sim
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_default();
-        RouterHandle::start(port).await
+        RouterHandle::start(self.running_sim.port()).await
     }
 
     pub async fn stop(self) {
-        self.sim_stopper.stop().await;
+        self.running_sim.stop().await;
         self.router_handle.stop().await;
     }
 
@@ -133,29 +108,21 @@ impl Stack {
         path: &str,
         body: Value,
     ) -> (u16, Value) {
-        let response = self
-            .http
+        self.http
             .post(format!("{router}{path}"))
             .bearer_auth(token)
             .json(&body)
-            .send()
+            .status_and_json()
             .await
-            .expect("the router answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// `GET` from the router as an agent; the status and the JSON body.
     pub async fn get_status(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self
-            .http
+        self.http
             .get(format!("{}{path}", self.router))
             .bearer_auth(token)
-            .send()
+            .status_and_json()
             .await
-            .expect("the router answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Value {
@@ -166,36 +133,26 @@ impl Stack {
         self.http
             .get(format!("{router}{path}"))
             .bearer_auth(token)
-            .send()
+            .json_body()
             .await
-            .expect("the router answers")
-            .json()
-            .await
-            .expect("json")
     }
 
     /// `POST` to wa-sim's control API.
     pub async fn sim_post(&self, path: &str, body: Value) -> Value {
-        self.http
+        let (_, answer) = self
+            .http
             .post(format!("{}{path}", self.sim))
             .json(&body)
-            .send()
-            .await
-            .expect("wa-sim answers")
-            .json()
-            .await
-            .unwrap_or(Value::Null)
+            .status_and_json()
+            .await;
+        answer
     }
 
     pub async fn sim_get(&self, path: &str) -> Value {
         self.http
             .get(format!("{}{path}", self.sim))
-            .send()
+            .json_body()
             .await
-            .expect("wa-sim answers")
-            .json()
-            .await
-            .expect("json")
     }
 
     /// Sets up a simulated user (see wa-sim's `POST /sim/users`).
@@ -205,57 +162,12 @@ impl Stack {
 
     /// Opens an agent's WebSocket and reads its `hello`.
     pub async fn socket(&self, token: &str) -> AgentSocket {
-        let url = format!("{}/ws", self.router.replace("http://", "ws://"));
-        let mut request = url.into_client_request().expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
-        let (stream, _) = tokio_tungstenite::connect_async(request)
+        let mut socket = AgentSocket::open(&self.router, token, None)
             .await
             .expect("the socket opens");
-        let mut socket = AgentSocket { stream };
         let hello = socket.next().await;
         assert!(matches!(hello, ServerEvent::Hello { .. }), "{hello:?}");
         socket
-    }
-}
-
-pub struct AgentSocket {
-    stream: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-}
-
-impl AgentSocket {
-    /// The next call event, within [`PATIENCE`].
-    pub async fn next(&mut self) -> ServerEvent {
-        let event = tokio::time::timeout(PATIENCE, async {
-            loop {
-                match self.stream.next().await {
-                    Some(Ok(Message::Text(text))) => {
-                        return serde_json::from_str::<ServerEvent>(&text).expect("an event");
-                    }
-                    Some(Ok(_)) => continue,
-                    other => panic!("the socket ended: {other:?}"),
-                }
-            }
-        })
-        .await;
-        event.expect("an event within the patience")
-    }
-
-    /// Skips events until one matches, within [`PATIENCE`].
-    pub async fn until(&mut self, wanted: impl Fn(&ServerEvent) -> bool) -> ServerEvent {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.next())
-                .await
-                .expect("the awaited event arrives");
-            if wanted(&event) {
-                return event;
-            }
-        }
     }
 }
 

@@ -3,30 +3,28 @@
 //! agent's browser. Audio is measured at both ends.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_e2e::stack::{place, AgentSocket, Stack, AGENTS};
-use switchboard_e2e::{path_segment, PATIENCE};
+use switchboard_e2e::path_segment;
+use switchboard_e2e::stack::{place, Stack, AGENTS};
 use switchboard_protocol::api::{CallLog, CallState};
 use switchboard_protocol::sim::SimCall;
 use switchboard_protocol::ws::{CallStatus, EndStatus, PermissionResponse, ServerEvent};
-use wa_sim::media::{Audio, MediaPeer, PeerOptions, Role};
+use switchboard_testkit::agent::AgentSocket;
+use switchboard_testkit::router::RouterConfig;
+use switchboard_testkit::sim::business_peer;
+use switchboard_testkit::wait::PATIENCE;
+use wa_sim::media::{Audio, MediaPeer};
 
 const ASHA: &str = AGENTS[0].1;
 const RAVI: &str = AGENTS[1].1;
 /// Audible packets each side must hear: 50 × 20 ms is a second of sound.
 const HEARD: u64 = 50;
 
+/// The agent's browser, played by a business-side peer that sends a tone.
 async fn browser_peer() -> MediaPeer {
-    MediaPeer::start(PeerOptions {
-        role: Role::Business,
-        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        audio: Audio::Tone,
-    })
-    .await
-    .unwrap()
+    business_peer(Audio::Tone).await
 }
 
 /// Waits until both the simulated user and the agent's peer have heard sound.
@@ -392,17 +390,11 @@ async fn the_command_line_reads_and_sets_the_numbers_calling_settings() {
     let stack = Stack::start().await.unwrap();
     let dir = tempfile::TempDir::new().unwrap();
     let config = dir.path().join("switchboard.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1:8080\"\ndata_dir = \"{}\"\n\
-             [meta]\napp_secret = \"test-app-secret\"\nverify_token = \"v\"\naccess_token = \"EAAG-test\"\n\
-             phone_number_id = \"106540352242922\"\ngraph_api_base = \"{}\"\n",
-            dir.path().join("data").display(),
-            stack.sim
-        ),
-    )
-    .unwrap();
+    let settings = RouterConfig {
+        graph_api_base: stack.sim.clone(),
+        ..RouterConfig::new(dir.path().join("data"))
+    };
+    std::fs::write(&config, settings.toml()).unwrap();
     let binary = switchboard_e2e::workspace_binary("switchboard").unwrap();
     let run = |args: &[&str]| {
         let output = std::process::Command::new(&binary)

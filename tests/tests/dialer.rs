@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use switchboard_e2e::browser::Browser;
 use switchboard_e2e::product::{path_segment, Product, AGENTS};
-use switchboard_e2e::{workspace_root, PATIENCE};
+use switchboard_e2e::workspace_root;
+use switchboard_testkit::wait::PATIENCE;
 
 const HEARD: u64 = 50;
 

@@ -1,4 +1,6 @@
-use crate::helpers::{free_port, route, spawn_app, text_message, ADMIN_TOKEN, AGENT_TOKEN};
+use switchboard_testkit::server::free_port;
+
+use crate::helpers::{route, spawn_app, text_message, ADMIN_TOKEN, AGENT_TOKEN};
 
 #[tokio::test]
 async fn admin_paths_need_an_admin_token() {

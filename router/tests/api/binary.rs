@@ -9,9 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use crate::helpers::{
-    config_toml, free_port, route, sign, text_message, Consumer, Received, PATIENCE,
-};
+use switchboard_testkit::meta::sign;
+use switchboard_testkit::receiver::{Receiver, Request};
+use switchboard_testkit::server::free_port;
+use switchboard_testkit::wait::PATIENCE;
+
+use crate::helpers::{config_toml, route, text_message};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
 
@@ -86,7 +89,7 @@ fn switchboard(config: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn message_number(request: &Received) -> u64 {
+fn message_number(request: &Request) -> u64 {
     let json = request.json();
     let id = json["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
         .as_str()
@@ -96,11 +99,11 @@ fn message_number(request: &Received) -> u64 {
         .expect("number")
 }
 
-async fn wait_for_all(consumer: &Consumer, wanted: &BTreeSet<u64>) -> BTreeSet<u64> {
+async fn wait_for_all(consumer: &Receiver, wanted: &BTreeSet<u64>) -> BTreeSet<u64> {
     let mut seen = BTreeSet::new();
     let _ = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
-            seen = consumer.received().iter().map(message_number).collect();
+            seen = consumer.requests().iter().map(message_number).collect();
             if wanted.is_subset(&seen) {
                 return;
             }
@@ -114,8 +117,8 @@ async fn wait_for_all(consumer: &Consumer, wanted: &BTreeSet<u64>) -> BTreeSet<u
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_webhook_reaches_every_consumer_after_a_sigkill() {
     let dir = tempfile::TempDir::new().unwrap();
-    let crm = Consumer::start().await;
-    let legacy = Consumer::start().await;
+    let crm = Receiver::start().await;
+    let legacy = Receiver::start().await;
     let routes = [
         route("crm", r#"["message"]"#, &crm.url, ""),
         route(
@@ -127,11 +130,7 @@ async fn every_acknowledged_webhook_reaches_every_consumer_after_a_sigkill() {
     ]
     .concat();
     let config = dir.path().join("switchboard.toml");
-    std::fs::write(
-        &config,
-        config_toml("127.0.0.1:0", &dir.path().join("data"), &routes),
-    )
-    .unwrap();
+    std::fs::write(&config, config_toml(&dir.path().join("data"), &routes)).unwrap();
     let mut server = Server::start(&config);
 
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
@@ -202,11 +201,7 @@ fn an_invalid_config_stops_start_up_naming_the_key() {
     let dir = tempfile::TempDir::new().unwrap();
     let config = dir.path().join("switchboard.toml");
     let routes = route("crm", r#"["messages"]"#, "http://127.0.0.1:9/hook", "");
-    std::fs::write(
-        &config,
-        config_toml("127.0.0.1:0", &dir.path().join("data"), &routes),
-    )
-    .unwrap();
+    std::fs::write(&config, config_toml(&dir.path().join("data"), &routes)).unwrap();
     let (ok, _, stderr) = switchboard(&config, &["serve"]);
     assert!(!ok);
     assert!(stderr.contains("routes[0].events"), "{stderr}");
@@ -222,11 +217,7 @@ fn an_invalid_config_stops_start_up_naming_the_key() {
 fn a_second_server_on_the_same_store_is_refused() {
     let dir = tempfile::TempDir::new().unwrap();
     let config = dir.path().join("switchboard.toml");
-    std::fs::write(
-        &config,
-        config_toml("127.0.0.1:0", &dir.path().join("data"), ""),
-    )
-    .unwrap();
+    std::fs::write(&config, config_toml(&dir.path().join("data"), "")).unwrap();
     let _first = Server::start(&config);
     let (ok, _, stderr) = switchboard(&config, &["serve"]);
     assert!(!ok);
@@ -240,11 +231,7 @@ async fn failed_deliveries_are_listed_retried_and_replayed_from_the_command_line
     let url = format!("http://127.0.0.1:{port}/hook");
     let routes = route("crm", r#"["message"]"#, &url, "retry_schedule = [\"50ms\"]");
     let config = dir.path().join("switchboard.toml");
-    std::fs::write(
-        &config,
-        config_toml("127.0.0.1:0", &dir.path().join("data"), &routes),
-    )
-    .unwrap();
+    std::fs::write(&config, config_toml(&dir.path().join("data"), &routes)).unwrap();
     let server = Server::start(&config);
     let body = text_message(42);
     let receipt: serde_json::Value = reqwest::Client::new()
@@ -283,7 +270,7 @@ async fn failed_deliveries_are_listed_retried_and_replayed_from_the_command_line
         .unwrap()
         .to_owned();
 
-    let consumer = Consumer::start_on(port).await;
+    let consumer = Receiver::start_on(port).await;
     let (ok, stdout, stderr) = switchboard(&config, &["deliveries", "retry", &job_id]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains(&job_id), "{stdout}");
@@ -312,11 +299,7 @@ async fn secrets_in_requests_never_reach_the_logs() {
         "retry_schedule = [\"50ms\"]",
     );
     let config = dir.path().join("switchboard.toml");
-    std::fs::write(
-        &config,
-        config_toml("127.0.0.1:0", &dir.path().join("data"), &routes),
-    )
-    .unwrap();
+    std::fs::write(&config, config_toml(&dir.path().join("data"), &routes)).unwrap();
     let server = Server::start(&config);
     let client = reqwest::Client::new();
     let handshake = format!(

@@ -4,7 +4,9 @@
 use switchboard_protocol::api::{CallLog, CallState, PermissionState, PermissionStatus};
 use switchboard_protocol::ws::{EndStatus, PermissionResponse, ServerEvent};
 
-use crate::helpers::{fixture, next_event, spawn_app, ADMIN_TOKEN, AGENT_TOKEN, PATIENCE};
+use switchboard_testkit::wait::PATIENCE;
+
+use crate::helpers::{fixture, spawn_app, ADMIN_TOKEN, AGENT_TOKEN};
 
 const ORIGIN: &str = "http://127.0.0.1:8080";
 
@@ -14,10 +16,7 @@ async fn an_incoming_call_rings_every_agent_and_its_end_reaches_them_all() {
     let mut asha = app.socket(AGENT_TOKEN, Some(ORIGIN)).await.unwrap();
     let mut root = app.socket(ADMIN_TOKEN, None).await.unwrap();
     for socket in [&mut asha, &mut root] {
-        assert!(matches!(
-            next_event(socket).await,
-            ServerEvent::Hello { .. }
-        ));
+        assert!(matches!(socket.next().await, ServerEvent::Hello { .. }));
     }
     app.post_signed(fixture("06-call-connect-user-initiated-offer.json"))
         .await;
@@ -27,7 +26,7 @@ async fn an_incoming_call_rings_every_agent_and_its_end_reaches_them_all() {
             user,
             to,
             sdp,
-        } = next_event(socket).await
+        } = socket.next().await
         else {
             panic!("expected call.incoming");
         };
@@ -45,7 +44,7 @@ async fn an_incoming_call_rings_every_agent_and_its_end_reaches_them_all() {
     for socket in [&mut asha, &mut root] {
         let ServerEvent::CallEnded {
             status, duration, ..
-        } = next_event(socket).await
+        } = socket.next().await
         else {
             panic!("expected call.ended, not a second call.incoming");
         };
@@ -88,12 +87,9 @@ async fn a_reconnecting_agent_is_told_about_calls_still_ringing() {
     .await
     .expect("the call is recorded");
     let mut socket = app.socket(AGENT_TOKEN, None).await.unwrap();
+    assert!(matches!(socket.next().await, ServerEvent::Hello { .. }));
     assert!(matches!(
-        next_event(&mut socket).await,
-        ServerEvent::Hello { .. }
-    ));
-    assert!(matches!(
-        next_event(&mut socket).await,
+        socket.next().await,
         ServerEvent::CallIncoming { .. }
     ));
 }
@@ -102,7 +98,7 @@ async fn a_reconnecting_agent_is_told_about_calls_still_ringing() {
 async fn a_permission_reply_updates_the_state_and_the_agents() {
     let app = spawn_app("").await;
     let mut socket = app.socket(AGENT_TOKEN, None).await.unwrap();
-    next_event(&mut socket).await;
+    socket.next().await;
     app.post_signed(fixture("04-call-permission-reply-accept.json"))
         .await;
     let ServerEvent::PermissionUpdated {
@@ -110,7 +106,7 @@ async fn a_permission_reply_updates_the_state_and_the_agents() {
         response,
         permanent,
         ..
-    } = next_event(&mut socket).await
+    } = socket.next().await
     else {
         panic!("expected permission.updated");
     };
@@ -131,7 +127,7 @@ async fn a_permission_reply_updates_the_state_and_the_agents() {
     }
     app.post_signed(fixture("05-call-permission-reply-reject.json"))
         .await;
-    let ServerEvent::PermissionUpdated { response, .. } = next_event(&mut socket).await else {
+    let ServerEvent::PermissionUpdated { response, .. } = socket.next().await else {
         panic!("expected permission.updated");
     };
     assert_eq!(response, PermissionResponse::Reject);
@@ -296,24 +292,12 @@ async fn call_ids_with_slashes_and_plus_signs_work_in_api_paths() {
 
 #[tokio::test]
 async fn stopping_the_server_closes_agents_sockets_at_once_so_they_reconnect() {
-    use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-    use tokio_tungstenite::tungstenite::Message;
     let app = spawn_app("").await;
     let mut socket = app.socket(AGENT_TOKEN, None).await.unwrap();
-    next_event(&mut socket).await;
+    socket.next().await;
     let stopping = tokio::spawn(app.stop());
-    let close = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
-                other => panic!("the socket ended without a close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("a close frame");
+    let close = socket.close_frame().await;
     assert_eq!(close.map(|f| f.code), Some(CloseCode::Restart));
     stopping.await.unwrap();
 }

@@ -1,17 +1,19 @@
 use std::time::Duration;
 
-use crate::helpers::{
-    fixture, free_port, route, sign, spawn_app, spawn_app_in, text_message, Behaviour, Consumer,
-    ROUTE_SECRET,
-};
+use switchboard_testkit::meta::sign;
+use switchboard_testkit::receiver::{Receiver, Reply};
+use switchboard_testkit::server::free_port;
+use switchboard_testkit::wait::PATIENCE;
+
+use crate::helpers::{fixture, route, spawn_app, spawn_app_in, text_message, ROUTE_SECRET};
 
 const QUICK_RETRIES: &str = "retry_schedule = [\"200ms\", \"200ms\", \"200ms\", \"200ms\", \"200ms\", \"200ms\", \"200ms\", \"200ms\", \"200ms\", \"200ms\"]";
 
 #[tokio::test]
 async fn each_route_gets_the_events_it_asked_for_in_the_form_it_asked_for() {
-    let crm = Consumer::start().await;
-    let calls = Consumer::start().await;
-    let legacy = Consumer::start().await;
+    let crm = Receiver::start().await;
+    let calls = Receiver::start().await;
+    let legacy = Receiver::start().await;
     let routes = [
         route(
             "crm",
@@ -87,10 +89,10 @@ async fn each_route_gets_the_events_it_asked_for_in_the_form_it_asked_for() {
     );
 
     app.wait_until_idle().await;
-    assert_eq!(crm.received().len(), 2);
-    assert_eq!(calls.received().len(), 1);
+    assert_eq!(crm.requests().len(), 2);
+    assert_eq!(calls.requests().len(), 1);
     assert_eq!(
-        legacy.received().len(),
+        legacy.requests().len(),
         1,
         "one original forward per delivery"
     );
@@ -98,7 +100,7 @@ async fn each_route_gets_the_events_it_asked_for_in_the_form_it_asked_for() {
 
 #[tokio::test]
 async fn original_mode_forwards_the_exact_bytes_and_header_meta_sent() {
-    let legacy = Consumer::start().await;
+    let legacy = Receiver::start().await;
     let app = spawn_app(&route(
         "legacy",
         r#"["*"]"#,
@@ -130,8 +132,8 @@ async fn original_mode_forwards_the_exact_bytes_and_header_meta_sent() {
 
 #[tokio::test]
 async fn a_duplicate_delivery_is_forwarded_once() {
-    let crm = Consumer::start().await;
-    let legacy = Consumer::start().await;
+    let crm = Receiver::start().await;
+    let legacy = Receiver::start().await;
     let routes = [
         route("crm", r#"["message"]"#, &crm.url, ""),
         route(
@@ -150,8 +152,8 @@ async fn a_duplicate_delivery_is_forwarded_once() {
     batch["entry"][0]["time"] = 1.into();
     app.post_signed(serde_json::to_vec(&batch).unwrap()).await;
     app.wait_until_idle().await;
-    assert_eq!(crm.received().len(), 1);
-    assert_eq!(legacy.received().len(), 1);
+    assert_eq!(crm.requests().len(), 1);
+    assert_eq!(legacy.requests().len(), 1);
     assert_eq!(app.jobs("").await.len(), 2);
 }
 
@@ -162,7 +164,7 @@ async fn a_consumer_that_comes_back_gets_what_it_missed() {
     let app = spawn_app(&route("crm", r#"["message"]"#, &url, QUICK_RETRIES)).await;
     let receipt = app.post_signed(text_message(7)).await;
     // Wait until at least one attempt has failed against the closed port.
-    tokio::time::timeout(crate::helpers::PATIENCE, async {
+    tokio::time::timeout(PATIENCE, async {
         loop {
             let jobs = app.jobs("state=pending").await;
             if jobs.first().is_some_and(|j| j["last_error"].is_string()) {
@@ -173,7 +175,7 @@ async fn a_consumer_that_comes_back_gets_what_it_missed() {
     })
     .await
     .expect("a failed attempt");
-    let consumer = Consumer::start_on(port).await;
+    let consumer = Receiver::start_on(port).await;
     let received = consumer.wait_for(1).await;
     assert_eq!(
         received[0].header("webhook-id"),
@@ -187,12 +189,8 @@ async fn a_consumer_that_comes_back_gets_what_it_missed() {
 
 #[tokio::test]
 async fn retry_after_from_the_consumer_is_honoured() {
-    let consumer = Consumer::start().await;
-    consumer.behave(Behaviour {
-        status: 503,
-        retry_after: Some("2".into()),
-        ..Behaviour::default()
-    });
+    let consumer = Receiver::start().await;
+    consumer.answer(Reply::status(503).header("Retry-After", "2"));
     let app = spawn_app(&route(
         "crm",
         r#"["message"]"#,
@@ -202,7 +200,7 @@ async fn retry_after_from_the_consumer_is_honoured() {
     .await;
     app.post_signed(text_message(1)).await;
     consumer.wait_for(1).await;
-    consumer.behave(Behaviour::default());
+    consumer.answer(Reply::ok());
     let received = consumer.wait_for(2).await;
     let gap = received[1].at - received[0].at;
     // The schedule alone would retry after ~200 ms; the consumer asked for 2 s.
@@ -215,12 +213,9 @@ async fn retry_after_from_the_consumer_is_honoured() {
 
 #[tokio::test]
 async fn a_dead_or_slow_consumer_does_not_hold_up_the_others() {
-    let slow = Consumer::start().await;
-    slow.behave(Behaviour {
-        delay: Duration::from_secs(30),
-        ..Behaviour::default()
-    });
-    let healthy = Consumer::start().await;
+    let slow = Receiver::start().await;
+    slow.answer(Reply::ok().after(Duration::from_secs(30)));
+    let healthy = Receiver::start().await;
     let dead_url = format!("http://127.0.0.1:{}/hook", free_port());
     let routes = [
         route(
@@ -240,16 +235,13 @@ async fn a_dead_or_slow_consumer_does_not_hold_up_the_others() {
     // All 30 reach the healthy consumer while the slow one holds two requests open.
     let received = healthy.wait_for(30).await;
     assert_eq!(received.len(), 30);
-    assert!(slow.received().len() <= 2);
+    assert!(slow.requests().len() <= 2);
 }
 
 #[tokio::test]
 async fn a_job_that_runs_out_of_retries_is_kept_and_can_be_retried_or_replayed() {
-    let consumer = Consumer::start().await;
-    consumer.behave(Behaviour {
-        status: 500,
-        ..Behaviour::default()
-    });
+    let consumer = Receiver::start().await;
+    consumer.answer(Reply::status(500));
     let app = spawn_app(&route(
         "crm",
         r#"["message"]"#,
@@ -267,7 +259,7 @@ async fn a_job_that_runs_out_of_retries_is_kept_and_can_be_retried_or_replayed()
     assert_eq!(failed[0]["last_status"], 500);
     assert_eq!(failed[0]["event_id"], event_id.as_str());
 
-    consumer.behave(Behaviour::default());
+    consumer.answer(Reply::ok());
     let job = failed[0]["id"].as_i64().unwrap();
     let response = app
         .admin_post(&format!("/api/deliveries/{job}/retry"))
@@ -303,7 +295,7 @@ async fn pending_jobs_survive_a_restart() {
         }
         app.stop().await;
     }
-    let consumer = Consumer::start_on(port).await;
+    let consumer = Receiver::start_on(port).await;
     let _app = spawn_app_in(&data_dir, &routes).await;
     let received = consumer.wait_for(5).await;
     assert_eq!(received.len(), 5);

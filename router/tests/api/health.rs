@@ -1,4 +1,6 @@
-use crate::helpers::{route, spawn_app, text_message, Consumer};
+use switchboard_testkit::receiver::Receiver;
+
+use crate::helpers::{route, spawn_app, text_message};
 
 #[tokio::test]
 async fn liveness_and_readiness_answer_ok() {
@@ -16,7 +18,7 @@ async fn liveness_and_readiness_answer_ok() {
 
 #[tokio::test]
 async fn metrics_count_deliveries_events_and_forwards() {
-    let consumer = Consumer::start().await;
+    let consumer = Receiver::start().await;
     let app = spawn_app(&route("crm", r#"["message"]"#, &consumer.url, "")).await;
     app.post_signed(text_message(1)).await;
     app.post_signed(text_message(1)).await;

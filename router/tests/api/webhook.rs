@@ -1,4 +1,6 @@
-use crate::helpers::{fixture, fixtures_dir, sign, spawn_app, text_message, TestApp, VERIFY_TOKEN};
+use switchboard_testkit::meta::{sign, VERIFY_TOKEN};
+
+use crate::helpers::{fixture, fixtures_dir, spawn_app, text_message, TestApp};
 
 fn receipt_kinds(receipt: &serde_json::Value) -> Vec<String> {
     receipt["events"]

@@ -2,6 +2,8 @@
 //! envelope, code and HTTP status.
 
 use serde_json::{json, Value};
+use switchboard_testkit::meta::ACCESS_TOKEN;
+use switchboard_testkit::sim::business_peer;
 use wa_sim::media::Audio;
 
 use crate::helpers::*;
@@ -59,7 +61,7 @@ async fn a_phone_number_id_the_simulator_does_not_serve_is_an_unknown_object() {
     let response = sim
         .client
         .post(format!("{}/v23.0/999/calls", sim.base))
-        .bearer_auth(TOKEN)
+        .bearer_auth(ACCESS_TOKEN)
         .json(&connect_body("12125550100", "v=0"))
         .send()
         .await

@@ -1,27 +1,22 @@
 //! A simulator on a random port, a webhook receiver that checks every delivery with the
-//! router's own signature check and event split, and a business-side WebRTC peer.
+//! router's own signature check and event split, and a business-side WebRTC peer. The
+//! servers, the recording receiver beneath the check, the secret and the waits come from
+//! `switchboard_testkit`.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use bytes::Bytes;
-use secrecy::SecretString;
 use serde_json::{json, Value};
 use switchboard::meta::events::split;
-use switchboard::meta::signature::{verify, AppSecret};
+use switchboard::meta::signature::verify;
 use switchboard_protocol::sim::{SimCall, WebhookRecord};
-use tokio::sync::watch;
-use wa_sim::media::{Audio, MediaPeer, PeerOptions, Role};
-use wa_sim::startup::Stopper;
+use switchboard_testkit::http::JsonAnswer;
+use switchboard_testkit::meta::{app_secret, ACCESS_TOKEN, PHONE_NUMBER_ID};
+use switchboard_testkit::receiver::{Receiver, Reply, Request};
+use switchboard_testkit::server::Running;
+use switchboard_testkit::sim::start_sim;
+use switchboard_testkit::wait::poll;
+use wa_sim::media::MediaPeer;
 use wa_sim::{Config, Simulator};
-
-pub const SECRET: &str = "test-app-secret";
-pub const TOKEN: &str = "EAAG-test";
-pub const NUMBER_ID: &str = "106540352242922";
-/// Every wait in these tests is bounded by this; none asserts on speed.
-pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// One delivery as the router would see it.
 #[derive(Debug, Clone)]
@@ -32,37 +27,58 @@ pub struct Delivery {
     pub events: Vec<(String, Value)>,
 }
 
-#[derive(Default)]
-struct Received {
-    deliveries: Vec<Delivery>,
-    /// Deliveries whose signature did not verify.
-    forged: usize,
-    /// Statuses to answer with before answering 200, one per request.
-    failures_to_give: Vec<u16>,
+/// `request` as the router would take it: `None` if its signature does not verify.
+fn delivery(request: &Request) -> Option<Delivery> {
+    let signature = request.header("x-hub-signature-256");
+    let verified = verify(&[app_secret()], signature, request.body.clone()).ok()?;
+    let events = split(&verified)
+        .into_iter()
+        .map(|event| {
+            (
+                event.kind.to_string(),
+                serde_json::from_slice(&event.payload).unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    Some(Delivery {
+        signature: signature.unwrap_or_default().to_owned(),
+        body: serde_json::from_slice(&request.body).unwrap_or(Value::Null),
+        events,
+    })
 }
 
-#[derive(Clone)]
+/// The router's stand-in: records every webhook, and answers one whose signature does not
+/// verify with 401, as the router would.
 pub struct WebhookReceiver {
-    received: Arc<Mutex<Received>>,
-    arrivals: watch::Sender<u64>,
+    receiver: Receiver,
 }
 
 impl WebhookReceiver {
-    fn with<T>(&self, f: impl FnOnce(&mut Received) -> T) -> T {
-        f(&mut self.received.lock().unwrap())
+    async fn start() -> Self {
+        let receiver =
+            Receiver::refusing(|request| delivery(request).is_none().then(|| Reply::status(401)))
+                .await;
+        Self { receiver }
     }
 
     /// The next requests get these statuses instead of 200.
     pub fn fail_next(&self, statuses: &[u16]) {
-        self.with(|r| r.failures_to_give = statuses.to_vec());
+        self.receiver
+            .answer_next(statuses.iter().map(|&status| Reply::status(status)));
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.with(|r| r.deliveries.clone())
+        self.receiver
+            .requests()
+            .iter()
+            .filter_map(delivery)
+            .collect()
     }
 
+    /// Deliveries whose signature did not verify.
     pub fn forged(&self) -> usize {
-        self.with(|r| r.forged)
+        let requests = self.receiver.requests();
+        requests.iter().filter(|r| delivery(r).is_none()).count()
     }
 
     /// Waits for an event of `kind` (`call:connect`) about `id` (a wacid or wamid, or
@@ -75,110 +91,43 @@ impl WebhookReceiver {
     }
 
     pub async fn event_matching(&self, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
-        let mut arrivals = self.arrivals.subscribe();
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let found = self.with(|r| {
-                r.deliveries
+        let found = self
+            .receiver
+            .until(|requests| {
+                requests
                     .iter()
-                    .flat_map(|d| d.events.iter())
+                    .filter_map(delivery)
+                    .flat_map(|d| d.events)
                     .find(|(k, v)| k == kind && matches(v))
-                    .map(|(_, v)| v.clone())
-            });
-            if let Some(value) = found {
-                return value;
-            }
-            let kinds: Vec<String> = self.with(|r| {
-                r.deliveries
-                    .iter()
-                    .flat_map(|d| d.events.iter().map(|(k, _)| k.clone()))
-                    .collect()
-            });
-            tokio::time::timeout_at(deadline, arrivals.changed())
-                .await
-                .unwrap_or_else(|_| panic!("no `{kind}` webhook arrived; got {kinds:?}"))
-                .unwrap();
-        }
+                    .map(|(_, v)| v)
+            })
+            .await;
+        found.unwrap_or_else(|| {
+            let kinds: Vec<String> = self
+                .deliveries()
+                .into_iter()
+                .flat_map(|d| d.events.into_iter().map(|(k, _)| k))
+                .collect();
+            panic!("no `{kind}` webhook arrived; got {kinds:?}")
+        })
     }
 
     /// The kinds received about `id`, in arrival order.
     pub fn kinds_for(&self, id: &str) -> Vec<String> {
-        self.with(|r| {
-            r.deliveries
-                .iter()
-                .flat_map(|d| d.events.iter())
-                .filter(|(_, v)| v.to_string().contains(id))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
+        self.deliveries()
+            .into_iter()
+            .flat_map(|d| d.events)
+            .filter(|(_, v)| v.to_string().contains(id))
+            .map(|(k, _)| k)
+            .collect()
     }
-}
-
-async fn receive(
-    request: HttpRequest,
-    body: Bytes,
-    receiver: web::Data<WebhookReceiver>,
-) -> HttpResponse {
-    let secret = AppSecret::parse(SecretString::from(SECRET)).unwrap();
-    let header = request
-        .headers()
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let Ok(verified) = verify(&[secret], header.as_deref(), body.clone()) else {
-        receiver.with(|r| r.forged += 1);
-        return HttpResponse::Unauthorized().finish();
-    };
-    let events = split(&verified)
-        .into_iter()
-        .map(|event| {
-            (
-                event.kind.to_string(),
-                serde_json::from_slice(&event.payload).unwrap_or(Value::Null),
-            )
-        })
-        .collect();
-    let status = receiver.with(|r| {
-        r.deliveries.push(Delivery {
-            signature: header.unwrap_or_default(),
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-            events,
-        });
-        if r.failures_to_give.is_empty() {
-            200
-        } else {
-            r.failures_to_give.remove(0)
-        }
-    });
-    receiver.arrivals.send_modify(|n| *n += 1);
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
-}
-
-async fn spawn_receiver() -> (WebhookReceiver, String) {
-    let receiver = WebhookReceiver {
-        received: Arc::default(),
-        arrivals: watch::Sender::new(0),
-    };
-    let data = web::Data::new(receiver.clone());
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .route("/webhook", web::post().to(receive))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let port = server.addrs()[0].port();
-    tokio::spawn(server.run());
-    (receiver, format!("http://127.0.0.1:{port}/webhook"))
 }
 
 pub struct TestSim {
     pub base: String,
     pub client: reqwest::Client,
     pub hooks: WebhookReceiver,
-    stopper: Stopper,
+    sim: Running<Simulator>,
 }
 
 /// A simulator with short timings, sending to a fresh receiver.
@@ -187,8 +136,8 @@ pub async fn spawn_sim() -> TestSim {
 }
 
 pub async fn spawn_sim_with(adjust: impl FnOnce(&mut Config)) -> TestSim {
-    let (hooks, url) = spawn_receiver().await;
-    let mut config = Config::new(url);
+    let hooks = WebhookReceiver::start().await;
+    let mut config = Config::new(hooks.receiver.url.clone());
     config.timings.answer_delay = Duration::from_millis(200);
     config.timings.ring_timeout = Duration::from_secs(1);
     config.timings.accept_timeout = Duration::from_secs(20);
@@ -196,81 +145,58 @@ pub async fn spawn_sim_with(adjust: impl FnOnce(&mut Config)) -> TestSim {
     config.timings.permission_reply_delay = Duration::from_millis(100);
     config.webhook_retries = vec![Duration::from_millis(50), Duration::from_millis(100)];
     adjust(&mut config);
-    let simulator = Simulator::build(config).unwrap();
-    let base = format!("http://127.0.0.1:{}", simulator.port());
-    let stopper = simulator.stopper();
-    tokio::spawn(simulator.run_until_stopped());
+    let sim = start_sim(config).expect("the simulator builds");
     TestSim {
-        base,
+        base: sim.url.clone(),
         client: reqwest::Client::new(),
         hooks,
-        stopper,
+        sim,
     }
 }
 
 impl TestSim {
     pub fn graph(&self, path: &str) -> String {
-        format!("{}/v23.0/{NUMBER_ID}/{path}", self.base)
+        format!("{}/v23.0/{PHONE_NUMBER_ID}/{path}", self.base)
     }
 
     /// `POST` to a Graph endpoint with the right token; returns status and body.
     pub async fn post_graph(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .client
+        self.client
             .post(self.graph(path))
-            .bearer_auth(TOKEN)
+            .bearer_auth(ACCESS_TOKEN)
             .json(body)
-            .send()
+            .status_and_json()
             .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get_graph(&self, path_and_query: &str) -> (u16, Value) {
-        let response = self
-            .client
+        self.client
             .get(self.graph(path_and_query))
-            .bearer_auth(TOKEN)
-            .send()
+            .bearer_auth(ACCESS_TOKEN)
+            .status_and_json()
             .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post_sim(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .client
+        self.client
             .post(format!("{}/sim/{path}", self.base))
             .json(body)
-            .send()
+            .status_and_json()
             .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn call(&self, call_id: &str) -> SimCall {
         self.client
             .get(format!("{}/sim/calls/{call_id}", self.base))
-            .send()
+            .json_body()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     pub async fn webhook_records(&self) -> Vec<WebhookRecord> {
         self.client
             .get(format!("{}/sim/webhooks", self.base))
-            .send()
+            .json_body()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     /// A user who has granted call permission.
@@ -288,24 +214,24 @@ impl TestSim {
         body["calls"][0]["id"].as_str().unwrap().to_owned()
     }
 
-    /// Polls the simulator until `done` holds for the call, within [`PATIENCE`].
+    /// Polls the simulator until `done` holds for the call, within the testkit's
+    /// [`PATIENCE`](switchboard_testkit::wait::PATIENCE).
     pub async fn call_until(
         &self,
         call_id: &str,
         what: &str,
         done: impl Fn(&SimCall) -> bool,
     ) -> SimCall {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let call = self.call(call_id).await;
-            if done(&call) {
-                return call;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "call never reached `{what}`: {call:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let reached = poll(Duration::from_millis(100), async || {
+            Some(self.call(call_id).await).filter(&done)
+        })
+        .await;
+        match reached {
+            Some(call) => call,
+            None => panic!(
+                "call never reached `{what}`: {:#?}",
+                self.call(call_id).await
+            ),
         }
     }
 
@@ -333,22 +259,25 @@ impl TestSim {
 
     /// The simulator's webhook records once every one of them was answered 200.
     pub async fn records_once_delivered(&self) -> Vec<WebhookRecord> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
+        let delivered = poll(Duration::from_millis(50), async || {
             let records = self.webhook_records().await;
-            if records.iter().all(|record| record.delivered) {
-                return records;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "webhooks never delivered: {records:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            records
+                .iter()
+                .all(|record| record.delivered)
+                .then_some(records)
+        })
+        .await;
+        match delivered {
+            Some(records) => records,
+            None => panic!(
+                "webhooks never delivered: {:#?}",
+                self.webhook_records().await
+            ),
         }
     }
 
     pub async fn stop(self) {
-        self.stopper.stop().await;
+        self.sim.stop().await;
     }
 }
 
@@ -370,28 +299,17 @@ pub fn answer_body(action: &str, call_id: &str, answer: &str) -> Value {
     })
 }
 
-/// The business's WebRTC peer, on loopback like everything here.
-pub async fn business_peer(audio: Audio) -> MediaPeer {
-    MediaPeer::start(PeerOptions {
-        role: Role::Business,
-        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        audio,
-    })
-    .await
-    .unwrap()
-}
-
 /// Waits until `peer` has received `count` audible packets.
 pub async fn until_heard(peer: &MediaPeer, count: u64) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while peer.report().audible_packets_received < count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the business never heard the user: {:?}",
-            peer.report()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let heard = poll(Duration::from_millis(100), async || {
+        (peer.report().audible_packets_received >= count).then_some(())
+    })
+    .await;
+    assert!(
+        heard.is_some(),
+        "the business never heard the user: {:?}",
+        peer.report()
+    );
 }
 
 /// What Meta's SDP looks like (research file §8.2).

@@ -1,6 +1,7 @@
 //! Call-permission requests, the user's replies, and Meta's limits on requests.
 
 use serde_json::{json, Value};
+use switchboard_testkit::sim::business_peer;
 use wa_sim::media::Audio;
 
 use crate::helpers::*;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use switchboard_protocol::sim::CallState;
+use switchboard_testkit::sim::business_peer;
 use wa_sim::media::Audio;
 
 use crate::helpers::*;

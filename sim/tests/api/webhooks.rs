@@ -1,6 +1,7 @@
 //! Webhook delivery: signed, in Meta's envelope, retried when not answered 200.
 
 use serde_json::json;
+use switchboard_testkit::wait::PATIENCE;
 
 use crate::helpers::*;
 
