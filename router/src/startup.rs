@@ -36,6 +36,8 @@ pub struct Application {
     server: Server,
     shutdown: CancellationToken,
     workers: Vec<JoinHandle<()>>,
+    /// Released to the next server once this one has stopped.
+    store: SqliteStore,
 }
 
 impl Application {
@@ -49,8 +51,8 @@ impl Application {
             agents,
             routes,
         } = settings;
-        let store = SqliteStore::open(&server.data_dir, OpenMode::Server)?;
-        let store: Arc<dyn Store> = Arc::new(store);
+        let sqlite = SqliteStore::open(&server.data_dir, OpenMode::Server)?;
+        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
         let session_key = SessionKey::load_or_create(&server.data_dir)?;
         let metrics = Metrics::new();
         let shutdown = CancellationToken::new();
@@ -104,6 +106,7 @@ impl Application {
             server,
             shutdown,
             workers,
+            store: sqlite,
         })
     }
 
@@ -139,6 +142,7 @@ impl Application {
         for worker in self.workers {
             let _ = worker.await;
         }
+        self.store.release_lock();
         result.context("the HTTP server failed")
     }
 }

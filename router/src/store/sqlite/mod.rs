@@ -53,7 +53,7 @@ struct Inner {
     readers: Vec<Mutex<Connection>>,
     path: PathBuf,
     /// Held for the life of a serving store: two servers on one file would deliver twice.
-    _lock: Option<File>,
+    lock: Mutex<Option<File>>,
     /// Dropped with the store, which stops the checkpoint thread.
     _stop_checkpoints: mpsc::Sender<()>,
 }
@@ -105,7 +105,7 @@ impl SqliteStore {
                 writer: sender,
                 readers,
                 path,
-                _lock: lock,
+                lock: Mutex::new(lock),
                 _stop_checkpoints: stop_checkpoints,
             }),
         })
@@ -113,6 +113,15 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Lets another server open this data directory. A stopped server calls it once its
+    /// requests and workers are done: handles to the store may outlive the server for a
+    /// moment (worker threads drop theirs as they exit), and the lock must not wait for
+    /// them. Dropping the last handle releases it too.
+    pub fn release_lock(&self) {
+        let mut lock = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+        *lock = None;
     }
 
     async fn write<T, F>(&self, durability: Durability, work: F) -> Result<T, StoreError>
