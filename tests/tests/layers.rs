@@ -127,3 +127,30 @@ fn the_router_layer_table_points_one_way() {
     let loops = strongly_connected(&adjacency(pairs.iter()));
     assert!(loops.is_empty(), "ROUTER_LAYERS allows loops: {loops:?}");
 }
+
+/// A file this long usually holds more than one job: split it by concern.
+const MAX_ROUTER_FILE_LINES: usize = 600;
+
+#[test]
+fn no_router_source_file_is_over_600_lines() {
+    let mut long = Vec::new();
+    let mut dirs = vec![workspace_root().join("router/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("router/src is readable") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a source file is readable");
+                let lines = text.lines().count();
+                if lines > MAX_ROUTER_FILE_LINES {
+                    long.push(format!("{} ({lines} lines)", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "router source files over {MAX_ROUTER_FILE_LINES} lines: {long:?}"
+    );
+}

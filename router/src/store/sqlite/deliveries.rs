@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::columns::{known, parsed, parsed_opt};
 use super::SqliteStore;
 use crate::domain::clock::Millis;
 use crate::domain::delivery::{
@@ -240,39 +241,6 @@ fn settle(
 const JOB_COLUMNS: &str =
     "j.id, j.route, j.mode, j.state, j.event_id, e.kind, j.delivery_id, j.attempts,
      j.next_attempt_at, j.last_status, j.last_error, j.created_at, j.updated_at";
-
-/// Column `index` read as text and parsed into its domain type; a value that does not
-/// parse is a conversion error, as a wrong SQL type would be.
-fn parsed<T, E: std::fmt::Display>(
-    row: &Row<'_>,
-    index: usize,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> rusqlite::Result<T> {
-    let text: String = row.get(index)?;
-    parse(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            format!("`{text}`: {e}").into(),
-        )
-    })
-}
-
-/// As [`parsed`], for a column that may be NULL.
-fn parsed_opt<T, E: std::fmt::Display>(
-    row: &Row<'_>,
-    index: usize,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> rusqlite::Result<Option<T>> {
-    match row.get_ref(index)? {
-        rusqlite::types::ValueRef::Null => Ok(None),
-        _ => parsed(row, index, parse).map(Some),
-    }
-}
-
-fn known<T>(value: Option<T>) -> Result<T, &'static str> {
-    value.ok_or("not a known value")
-}
 
 fn job_view(row: &Row<'_>) -> rusqlite::Result<JobView> {
     let state: String = row.get(3)?;

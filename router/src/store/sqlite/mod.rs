@@ -9,9 +9,11 @@
 //! - `schema.sql`: the tables.
 //! - [`writer`]: the writer thread, group commit and checkpoints.
 //! - [`deliveries`]: deliveries, events and jobs ([`DeliveryStore`]).
+//! - `columns`: typed values read out of rows.
 //! - [`calls`]: calls and permissions with versions for compare-and-set ([`CallStore`]).
 
 mod calls;
+mod columns;
 mod deliveries;
 mod writer;
 
