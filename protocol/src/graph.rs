@@ -1,6 +1,7 @@
 //! Meta's Graph API, as far as calling needs it: `/calls`, `/messages`, `/settings`,
 //! `/call_permissions`, and the error envelope every failure comes in.
 
+use crate::CallId;
 use serde::{Deserialize, Serialize};
 
 pub const MESSAGING_PRODUCT: &str = "whatsapp";
@@ -22,7 +23,7 @@ pub struct CallRequest {
     pub recipient: Option<String>,
     pub action: CallAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub call_id: Option<String>,
+    pub call_id: Option<CallId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SdpSession>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,7 +56,7 @@ impl CallRequest {
     }
 
     /// `pre_accept` or `accept` with the business's SDP answer.
-    pub fn answer(action: CallAction, call_id: String, answer: String) -> Self {
+    pub fn answer(action: CallAction, call_id: CallId, answer: String) -> Self {
         Self {
             call_id: Some(call_id),
             session: Some(SdpSession {
@@ -67,7 +68,7 @@ impl CallRequest {
     }
 
     /// `reject` or `terminate`.
-    pub fn end(action: CallAction, call_id: String) -> Self {
+    pub fn end(action: CallAction, call_id: CallId) -> Self {
         Self {
             call_id: Some(call_id),
             ..Self::new(action)

@@ -11,11 +11,14 @@
 
 pub mod api;
 pub mod graph;
+mod ids;
 pub mod sim;
 pub mod webhook;
 pub mod ws;
 
 use serde::{Deserialize, Serialize};
+
+pub use ids::CallId;
 
 /// A WhatsApp user as Meta identifies them since April 2026: always a business-scoped
 /// user id (BSUID), a phone number only when Meta may share it, and a username only when

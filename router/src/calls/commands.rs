@@ -4,6 +4,7 @@
 use switchboard_protocol::api::CallRecord;
 use switchboard_protocol::graph::CallAction;
 use switchboard_protocol::ws::{CallError, EndStatus, ServerEvent};
+use switchboard_protocol::CallId;
 use switchboard_protocol::UserRef;
 
 use super::{check_sdp, retry_on_conflict, user_of, Calling, CallingError};
@@ -25,7 +26,7 @@ impl Calling {
         let target = UserRef::parse(to).map_err(CallingError::Invalid)?;
         check_sdp(offer, "offer")?;
         let user = user_of(&target);
-        let local_id = format!("{}{}", model::LOCAL_PREFIX, uuid::Uuid::new_v4());
+        let local_id = CallId::from(format!("{}{}", model::LOCAL_PREFIX, uuid::Uuid::new_v4()));
         let now = now_secs();
         let placeholder = Call::dialing(local_id.clone(), user, agent.to_owned(), now);
         self.store
@@ -47,9 +48,9 @@ impl Calling {
     /// webhooks already said about it.
     async fn promote(
         &self,
-        local_id: &str,
+        local_id: &CallId,
         placeholder: Call,
-        call_id: &str,
+        call_id: &CallId,
     ) -> Result<CallRecord, CallingError> {
         let _guard = self.lock(call_id).await;
         let call = retry_on_conflict!(format_args!("call {call_id}"), async {
@@ -65,7 +66,7 @@ impl Calling {
                 }
                 None => placeholder.clone(),
             };
-            call.id = call_id.to_owned();
+            call.id = call_id.clone();
             self.store.promote_call(local_id, &call, version).await?;
             Ok(call)
         })?;
@@ -127,7 +128,7 @@ impl Calling {
     pub async fn accept(
         &self,
         agent: &str,
-        call_id: &str,
+        call_id: &CallId,
         answer: &str,
     ) -> Result<CallRecord, CallingError> {
         check_sdp(answer, "answer")?;
@@ -162,7 +163,7 @@ impl Calling {
     }
 
     /// An agent declines an incoming call.
-    pub async fn reject(&self, agent: &str, call_id: &str) -> Result<CallRecord, CallingError> {
+    pub async fn reject(&self, agent: &str, call_id: &CallId) -> Result<CallRecord, CallingError> {
         // Taken first, under the call's lock, as an accept would: an agent answering at
         // the same moment is told the call is gone instead of racing the reject to Meta.
         let (_, taken) = self
@@ -178,7 +179,7 @@ impl Calling {
 
     /// Meta refused an agent's accept or reject: if the call still rings, it rings for the
     /// others again.
-    pub(super) async fn ring_again(&self, call_id: &str, agent: &str) {
+    pub(super) async fn ring_again(&self, call_id: &CallId, agent: &str) {
         let released = self
             .change_call(call_id, |call| {
                 model::release(call, agent);
@@ -232,7 +233,7 @@ impl Calling {
         &self,
         agent: &str,
         is_admin: bool,
-        call_id: &str,
+        call_id: &CallId,
     ) -> Result<CallRecord, CallingError> {
         let stored = self.load_live(call_id).await?.value;
         let allowed = is_admin
@@ -269,7 +270,7 @@ impl Calling {
 
     pub(super) async fn finish(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         status: EndStatus,
     ) -> Result<CallRecord, CallingError> {
         let now = now_secs();
@@ -280,7 +281,7 @@ impl Calling {
         Ok(call.record())
     }
 
-    pub async fn call(&self, call_id: &str) -> Result<CallRecord, CallingError> {
+    pub async fn call(&self, call_id: &CallId) -> Result<CallRecord, CallingError> {
         Ok(self.load_live(call_id).await?.value.record())
     }
 

@@ -2,6 +2,7 @@
 //! hear about it. Safe to repeat: a webhook seen twice changes nothing the second time.
 
 use switchboard_protocol::api::CallState;
+use switchboard_protocol::CallId;
 use switchboard_protocol::User;
 
 use super::updates::{self, Update};
@@ -47,7 +48,7 @@ impl Calling {
     /// webhook it came from is stored and replayed at start-up.
     async fn apply_call_update(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         update: &CallUpdate,
     ) -> Result<(), CallingError> {
         let _guard = self.lock(call_id).await;

@@ -13,6 +13,7 @@ pub mod updates;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use switchboard_protocol::CallId;
 use switchboard_protocol::{User, UserRef};
 
 use crate::domain::call::{self as model, Call, CommandError};
@@ -160,7 +161,10 @@ impl Calling {
             .await
     }
 
-    pub(super) async fn load_live(&self, call_id: &str) -> Result<Versioned<Call>, CallingError> {
+    pub(super) async fn load_live(
+        &self,
+        call_id: &CallId,
+    ) -> Result<Versioned<Call>, CallingError> {
         self.store
             .load_call(call_id)
             .await?
@@ -170,7 +174,7 @@ impl Calling {
     /// Changes one call under its lock with compare-and-set.
     pub(super) async fn change_call<T>(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         mut change: impl FnMut(&mut Call) -> Result<T, CallingError>,
     ) -> Result<(Call, T), CallingError> {
         let _guard = self.lock(call_id).await;

@@ -6,7 +6,7 @@ use switchboard_protocol::webhook::{
     Call as MetaCall, ChangeValue, Contact, Envelope, ErrorItem, Message, Status,
 };
 use switchboard_protocol::ws::{CallError, CallStatus, PermissionResponse};
-use switchboard_protocol::User;
+use switchboard_protocol::{CallId, User};
 
 use crate::domain::call::CallUpdate;
 use crate::domain::event::{EventKind, Kind};
@@ -15,7 +15,7 @@ use crate::domain::permission::PermissionReply;
 /// What a calling-related event says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
-    Call { call_id: String, update: CallUpdate },
+    Call { call_id: CallId, update: CallUpdate },
     Permission(PermissionReply),
 }
 
@@ -132,7 +132,7 @@ fn read_call(value: &ChangeValue, call: &MetaCall, now: i64) -> Option<Update> {
         _ => return None,
     };
     Some(Update::Call {
-        call_id: call.id.clone(),
+        call_id: CallId::from(call.id.as_str()),
         update,
     })
 }
@@ -145,7 +145,7 @@ fn read_status(value: &ChangeValue, status: &Status, now: i64) -> Option<Update>
         _ => return None,
     };
     Some(Update::Call {
-        call_id: status.id.clone(),
+        call_id: CallId::from(status.id.as_str()),
         update: CallUpdate::Status {
             user: user(
                 value,

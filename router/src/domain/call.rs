@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::api::{CallRecord, CallState, Direction};
 use switchboard_protocol::ws::{CallError, CallStatus, EndStatus, ServerEvent};
-use switchboard_protocol::User;
+use switchboard_protocol::{CallId, User};
 
 use super::push::{Audience, Push};
 
@@ -13,7 +13,7 @@ use super::push::{Audience, Push};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Call {
     /// Meta's call id (`wacid.…`), or `local:<uuid>` while Meta has not yet named it.
-    pub id: String,
+    pub id: CallId,
     pub direction: Direction,
     pub user: User,
     /// The business number the user called (incoming calls).
@@ -39,7 +39,7 @@ pub const LOCAL_PREFIX: &str = "local:";
 
 impl Call {
     /// An outgoing call before Meta has given it an id.
-    pub fn dialing(local_id: String, user: User, agent: String, now: i64) -> Self {
+    pub fn dialing(local_id: CallId, user: User, agent: String, now: i64) -> Self {
         Self {
             user,
             agent: Some(agent),
@@ -48,7 +48,7 @@ impl Call {
     }
 
     /// A call as first known: an outgoing one dialing, an incoming one ringing.
-    fn first_seen(id: String, direction: Direction, created_at: i64) -> Self {
+    fn first_seen(id: CallId, direction: Direction, created_at: i64) -> Self {
         Self {
             id,
             direction,
@@ -77,7 +77,7 @@ impl Call {
 
     pub fn record(&self) -> CallRecord {
         CallRecord {
-            call_id: self.id.clone(),
+            call_id: self.id.to_string(),
             direction: self.direction,
             user: self.user.clone(),
             state: self.state,
@@ -121,7 +121,7 @@ impl Call {
                 .meta_sdp
                 .clone()
                 .map(|sdp| ServerEvent::CallIncoming {
-                    call_id: self.id.clone(),
+                    call_id: self.id.to_string(),
                     user: self.user.clone(),
                     to: self.business_number.clone().unwrap_or_default(),
                     sdp,
@@ -129,24 +129,24 @@ impl Call {
                 .into_iter()
                 .collect(),
             Direction::Incoming if !mine => vec![ServerEvent::CallClaimed {
-                call_id: self.id.clone(),
+                call_id: self.id.to_string(),
                 agent: self.agent.clone().unwrap_or_default(),
             }],
             Direction::Incoming => vec![ServerEvent::CallStatus {
-                call_id: self.id.clone(),
+                call_id: self.id.to_string(),
                 status: CallStatus::Accepted,
             }],
             Direction::Outgoing if mine => {
                 let mut events = Vec::new();
                 if let Some(sdp) = &self.meta_sdp {
                     events.push(ServerEvent::CallAnswered {
-                        call_id: self.id.clone(),
+                        call_id: self.id.to_string(),
                         sdp: sdp.clone(),
                     });
                 }
                 if let Some(status) = self.status {
                     events.push(ServerEvent::CallStatus {
-                        call_id: self.id.clone(),
+                        call_id: self.id.to_string(),
                         status,
                     });
                 }
@@ -158,7 +158,7 @@ impl Call {
 
     pub fn ended_event(&self) -> ServerEvent {
         ServerEvent::CallEnded {
-            call_id: self.id.clone(),
+            call_id: self.id.to_string(),
             status: self.end_status.unwrap_or(EndStatus::Failed),
             duration: self.duration,
             error: self.error.clone(),
@@ -245,9 +245,9 @@ impl CallUpdate {
 
 /// Applies a webhook to the call it names (`None` if the router has not seen the call
 /// yet). Returns the new state (unchanged if the webhook changed nothing) and the pushes.
-pub fn apply(existing: Option<Call>, id: &str, update: &CallUpdate) -> (Call, Vec<Push>) {
-    let mut call = existing
-        .unwrap_or_else(|| Call::first_seen(id.to_owned(), update.direction(), update.at()));
+pub fn apply(existing: Option<Call>, id: &CallId, update: &CallUpdate) -> (Call, Vec<Push>) {
+    let mut call =
+        existing.unwrap_or_else(|| Call::first_seen(id.clone(), update.direction(), update.at()));
     call.learn_user(update.user());
     let mut pushes = Vec::new();
     match update {
@@ -260,7 +260,7 @@ pub fn apply(existing: Option<Call>, id: &str, update: &CallUpdate) -> (Call, Ve
                 call.meta_sdp = Some(offer.clone());
                 call.business_number.clone_from(business_number);
                 pushes.push(call.push(ServerEvent::CallIncoming {
-                    call_id: call.id.clone(),
+                    call_id: call.id.to_string(),
                     user: call.user.clone(),
                     to: business_number.clone().unwrap_or_default(),
                     sdp: offer.clone(),
@@ -274,7 +274,7 @@ pub fn apply(existing: Option<Call>, id: &str, update: &CallUpdate) -> (Call, Ve
                     call.state = CallState::Ringing;
                 }
                 pushes.push(call.push(ServerEvent::CallAnswered {
-                    call_id: call.id.clone(),
+                    call_id: call.id.to_string(),
                     sdp: answer.clone(),
                 }));
             }
@@ -342,7 +342,7 @@ fn apply_status(call: &mut Call, status: CallStatus, at: i64) -> Option<Push> {
         CallStatus::Rejected => call.end_status = Some(EndStatus::Rejected),
     }
     Some(call.push(ServerEvent::CallStatus {
-        call_id: call.id.clone(),
+        call_id: call.id.to_string(),
         status,
     }))
 }
@@ -415,11 +415,11 @@ pub fn stale(call: &Call, now: i64) -> Option<(EndStatus, &'static str)> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
     #[error("call {0} was taken by {1}")]
-    Claimed(String, String),
+    Claimed(CallId, String),
     #[error("call {0} has already ended")]
-    Ended(String),
+    Ended(CallId),
     #[error("call {0} cannot be {1} now")]
-    WrongState(String, &'static str),
+    WrongState(CallId, &'static str),
 }
 
 /// An agent takes an incoming call: the first one wins.
@@ -449,7 +449,7 @@ pub fn take(call: &mut Call, agent: &str, doing: &'static str) -> Result<Push, C
     Ok(Push {
         audience: Audience::Everyone,
         event: ServerEvent::CallClaimed {
-            call_id: call.id.clone(),
+            call_id: call.id.to_string(),
             agent: agent.to_owned(),
         },
     })

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use switchboard_protocol::api::{AcceptCall, CallLog, CallPlaced, PlaceCall, RequestPermission};
+use switchboard_protocol::CallId;
 
 use super::error::ApiError;
 use crate::domain::agent::{Agent, Role};
@@ -63,26 +64,29 @@ async fn log(
 
 async fn show(
     _agent: Agent,
-    path: web::Path<String>,
+    path: web::Path<CallId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.calling.call(&path).await?))
+    Ok(HttpResponse::Ok().json(state.calling.call(&path.into_inner()).await?))
 }
 
 async fn accept(
     agent: Agent,
-    path: web::Path<String>,
+    path: web::Path<CallId>,
     body: web::Json<AcceptCall>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let call = state.calling.accept(&agent.name, &path, &body.sdp).await?;
+    let call = state
+        .calling
+        .accept(&agent.name, &path.into_inner(), &body.sdp)
+        .await?;
     tracing::info!(agent = %agent.name, call = %call.call_id, "call accepted");
     Ok(HttpResponse::Ok().json(call))
 }
 
 async fn reject(
     agent: Agent,
-    path: web::Path<String>,
+    path: web::Path<CallId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.calling.reject(&agent.name, &path).await?))
@@ -90,7 +94,7 @@ async fn reject(
 
 async fn terminate(
     agent: Agent,
-    path: web::Path<String>,
+    path: web::Path<CallId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let is_admin = agent.role == Role::Admin;
@@ -112,8 +116,8 @@ async fn request_permission(
 
 async fn permission(
     _agent: Agent,
-    path: web::Path<String>,
+    path: web::Path<CallId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.calling.permission(&path).await?))
+    Ok(HttpResponse::Ok().json(state.calling.permission(&path.into_inner()).await?))
 }

@@ -11,7 +11,7 @@ use switchboard_protocol::graph::{
     CallAction, CallPermissionsResponse, CallRequest, ConnectResponse, ErrorEnvelope,
     MessageRequest, MessageResponse, Settings, SuccessResponse,
 };
-use switchboard_protocol::UserRef;
+use switchboard_protocol::{CallId, UserRef};
 
 /// Attempts for requests that are safe to repeat.
 const SAFE_ATTEMPTS: u32 = 3;
@@ -111,7 +111,7 @@ impl GraphClient {
     /// `connect`: places a call and returns Meta's call id. Never repeated: a second
     /// connect would ring the user twice.
     #[tracing::instrument(skip_all, fields(to = %to))]
-    pub async fn connect(&self, to: &UserRef, offer: String) -> Result<String, GraphError> {
+    pub async fn connect(&self, to: &UserRef, offer: String) -> Result<CallId, GraphError> {
         let (phone, bsuid) = split_ref(to);
         let request = CallRequest::connect(phone, bsuid, offer);
         let response: ConnectResponse = self
@@ -121,7 +121,7 @@ impl GraphClient {
             .calls
             .into_iter()
             .next()
-            .map(|call| call.id)
+            .map(|call| CallId::from(call.id))
             .ok_or_else(|| GraphError::Unexpected {
                 status: 200,
                 reason: "no call id in the connect answer".into(),
@@ -134,10 +134,10 @@ impl GraphClient {
     pub async fn answer(
         &self,
         action: CallAction,
-        call_id: &str,
+        call_id: &CallId,
         answer: &str,
     ) -> Result<(), GraphError> {
-        let request = CallRequest::answer(action, call_id.to_owned(), answer.to_owned());
+        let request = CallRequest::answer(action, call_id.clone(), answer.to_owned());
         let _: SuccessResponse = self
             .send(Method::POST, "calls", Some(&request), Repeat::Safe)
             .await?;
@@ -146,8 +146,8 @@ impl GraphClient {
 
     /// `reject` or `terminate`.
     #[tracing::instrument(skip(self))]
-    pub async fn end(&self, action: CallAction, call_id: &str) -> Result<(), GraphError> {
-        let request = CallRequest::end(action, call_id.to_owned());
+    pub async fn end(&self, action: CallAction, call_id: &CallId) -> Result<(), GraphError> {
+        let request = CallRequest::end(action, call_id.clone());
         let _: SuccessResponse = self
             .send(Method::POST, "calls", Some(&request), Repeat::Safe)
             .await?;

@@ -15,6 +15,8 @@ use async_trait::async_trait;
 
 pub use sqlite::SqliteStore;
 
+use switchboard_protocol::CallId;
+
 use crate::domain::call::Call;
 use crate::domain::clock::Millis;
 use crate::domain::delivery::{
@@ -151,7 +153,7 @@ pub trait CallStore: Send + Sync + 'static {
         durability: Durability,
     ) -> Result<i64, StoreError>;
 
-    async fn load_call(&self, id: &str) -> Result<Option<Versioned<Call>>, StoreError>;
+    async fn load_call(&self, id: &CallId) -> Result<Option<Versioned<Call>>, StoreError>;
 
     /// Writes `call` if it is still at `version`, returning the new version; `Conflict`
     /// otherwise.
@@ -166,7 +168,7 @@ pub trait CallStore: Send + Sync + 'static {
     /// exist at `version` (a webhook can beat Meta's API answer), in one atomic step.
     async fn promote_call(
         &self,
-        local_id: &str,
+        local_id: &CallId,
         call: &Call,
         version: Option<i64>,
     ) -> Result<i64, StoreError>;

@@ -39,7 +39,10 @@ const META_DOWN: &str = r#"{"error":{"message":"Service temporarily unavailable"
 #[tokio::test]
 async fn a_hang_up_is_retried_when_meta_fails_but_a_connect_never_is() {
     let (client, script) = meta(vec![(503, META_DOWN), (500, META_DOWN)]).await;
-    client.end(CallAction::Terminate, "wacid.1").await.unwrap();
+    client
+        .end(CallAction::Terminate, &"wacid.1".into())
+        .await
+        .unwrap();
     assert_eq!(script.requests().len(), 3, "two failures, then success");
 
     let (client, script) = meta(vec![(503, META_DOWN)]).await;
@@ -58,7 +61,7 @@ async fn metas_refusals_are_not_retried_and_keep_metas_code_and_details() {
     let refusal = r#"{"error":{"message":"(#138006) No approved call permission","type":"OAuthException","code":138006,"error_data":{"messaging_product":"whatsapp","details":"No approved call permission from the recipient"},"fbtrace_id":"y"}}"#;
     let (client, script) = meta(vec![(401, refusal)]).await;
     let err = client
-        .end(CallAction::Terminate, "wacid.1")
+        .end(CallAction::Terminate, &"wacid.1".into())
         .await
         .unwrap_err();
     let GraphError::Meta { code, details, .. } = &err else {
@@ -100,7 +103,10 @@ async fn an_answer_that_is_not_metas_envelope_is_reported_as_such() {
         (502, "y"),
     ])
     .await;
-    let err = client.end(CallAction::Reject, "wacid.1").await.unwrap_err();
+    let err = client
+        .end(CallAction::Reject, &"wacid.1".into())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, GraphError::Unexpected { status: 502, .. }),
         "{err}"

@@ -34,18 +34,18 @@ fn terminate(completed: bool, duration: Option<u64>) -> CallUpdate {
 
 #[test]
 fn an_incoming_call_rings_everyone_once() {
-    let (call, pushes) = apply(None, "wacid.1", &incoming());
+    let (call, pushes) = apply(None, &"wacid.1".into(), &incoming());
     assert_eq!(call.state, CallState::Ringing);
     assert_eq!(pushes.len(), 1);
     assert_eq!(pushes[0].audience, Audience::Everyone);
-    let (again, pushes) = apply(Some(call.clone()), "wacid.1", &incoming());
+    let (again, pushes) = apply(Some(call.clone()), &"wacid.1".into(), &incoming());
     assert_eq!(again, call);
     assert!(pushes.is_empty(), "a duplicate webhook pushes nothing");
 }
 
 #[test]
 fn the_first_agent_to_accept_wins() {
-    let (mut call, _) = apply(None, "wacid.1", &incoming());
+    let (mut call, _) = apply(None, &"wacid.1".into(), &incoming());
     let push = claim(&mut call, "asha", "answer").unwrap();
     assert!(matches!(push.event, ServerEvent::CallClaimed { ref agent, .. } if agent == "asha"));
     assert_eq!(
@@ -56,10 +56,10 @@ fn the_first_agent_to_accept_wins() {
 
 #[test]
 fn a_terminate_before_the_connect_ends_the_call_for_good() {
-    let (call, pushes) = apply(None, "wacid.1", &terminate(false, None));
+    let (call, pushes) = apply(None, &"wacid.1".into(), &terminate(false, None));
     assert_eq!(call.state, CallState::Ended);
     assert_eq!(pushes.len(), 1);
-    let (call, pushes) = apply(Some(call), "wacid.1", &incoming());
+    let (call, pushes) = apply(Some(call), &"wacid.1".into(), &incoming());
     assert_eq!(call.state, CallState::Ended);
     assert!(
         pushes.is_empty(),
@@ -69,10 +69,14 @@ fn a_terminate_before_the_connect_ends_the_call_for_good() {
 
 #[test]
 fn an_unanswered_incoming_call_is_missed_and_an_answered_one_completed() {
-    let (call, _) = apply(None, "wacid.1", &incoming());
-    let (missed, _) = apply(Some(call.clone()), "wacid.1", &terminate(false, None));
+    let (call, _) = apply(None, &"wacid.1".into(), &incoming());
+    let (missed, _) = apply(
+        Some(call.clone()),
+        &"wacid.1".into(),
+        &terminate(false, None),
+    );
     assert_eq!(missed.end_status, Some(EndStatus::Missed));
-    let (answered, _) = apply(Some(call), "wacid.1", &terminate(true, Some(90)));
+    let (answered, _) = apply(Some(call), &"wacid.1".into(), &terminate(true, Some(90)));
     assert_eq!(answered.end_status, Some(EndStatus::Completed));
     assert_eq!(answered.duration, Some(90));
 }
@@ -86,9 +90,9 @@ fn call_statuses_never_move_backwards() {
         at: 5,
     };
     let call = Call::dialing("wacid.2".into(), user(), "asha".into(), 1);
-    let (call, _) = apply(Some(call), "wacid.2", &status(CallStatus::Accepted));
+    let (call, _) = apply(Some(call), &"wacid.2".into(), &status(CallStatus::Accepted));
     assert_eq!(call.state, CallState::Connected);
-    let (call, pushes) = apply(Some(call), "wacid.2", &status(CallStatus::Ringing));
+    let (call, pushes) = apply(Some(call), &"wacid.2".into(), &status(CallStatus::Ringing));
     assert_eq!(call.status, Some(CallStatus::Accepted));
     assert!(pushes.is_empty());
 }
@@ -101,7 +105,7 @@ fn metas_answer_goes_only_to_the_agent_who_called() {
         answer: "answer".into(),
         at: 2,
     };
-    let (call, pushes) = apply(Some(call), "wacid.2", &update);
+    let (call, pushes) = apply(Some(call), &"wacid.2".into(), &update);
     assert_eq!(call.state, CallState::Ringing);
     assert_eq!(pushes[0].audience, Audience::Agent("asha".into()));
     assert_eq!(call.replay_for("asha").len(), 1);
@@ -116,7 +120,7 @@ fn silent_calls_go_stale_by_state() {
         stale(&placeholder, 1_200).map(|s| s.0),
         Some(EndStatus::Failed)
     );
-    let (ringing, _) = apply(None, "wacid.1", &incoming());
+    let (ringing, _) = apply(None, &"wacid.1".into(), &incoming());
     assert_eq!(stale(&ringing, 100 + 599), None);
     assert_eq!(
         stale(&ringing, 100 + 601).map(|s| s.0),
@@ -134,13 +138,13 @@ fn silent_calls_go_stale_by_state() {
         stale(&talking, 200 + 12 * 3600 + 1).map(|s| s.0),
         Some(EndStatus::Completed)
     );
-    let (ended, _) = apply(Some(talking), "wacid.1", &terminate(true, Some(9)));
+    let (ended, _) = apply(Some(talking), &"wacid.1".into(), &terminate(true, Some(9)));
     assert_eq!(stale(&ended, i64::MAX), None);
 }
 
 #[test]
 fn absurd_times_from_meta_do_not_overflow() {
-    let (call, _) = apply(None, "wacid.1", &incoming());
+    let (call, _) = apply(None, &"wacid.1".into(), &incoming());
     let update = CallUpdate::Terminate {
         user: user(),
         direction: Direction::Incoming,
@@ -151,7 +155,7 @@ fn absurd_times_from_meta_do_not_overflow() {
         error: None,
         at: 0,
     };
-    let (ended, _) = apply(Some(call), "wacid.1", &update);
+    let (ended, _) = apply(Some(call), &"wacid.1".into(), &update);
     assert_eq!(ended.state, CallState::Ended);
     assert_eq!(ended.duration, None);
 }
@@ -165,7 +169,7 @@ fn a_rejected_outgoing_call_ends_as_rejected() {
         status: CallStatus::Rejected,
         at: 3,
     };
-    let (call, _) = apply(Some(call), "wacid.3", &rejected);
+    let (call, _) = apply(Some(call), &"wacid.3".into(), &rejected);
     let end = CallUpdate::Terminate {
         user: user(),
         direction: Direction::Outgoing,
@@ -176,7 +180,7 @@ fn a_rejected_outgoing_call_ends_as_rejected() {
         error: None,
         at: 4,
     };
-    let (call, pushes) = apply(Some(call), "wacid.3", &end);
+    let (call, pushes) = apply(Some(call), &"wacid.3".into(), &end);
     assert_eq!(call.end_status, Some(EndStatus::Rejected));
     assert!(matches!(
         pushes[0].event,

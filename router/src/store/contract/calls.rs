@@ -20,7 +20,7 @@ async fn live_ids(store: &Handle) -> BTreeSet<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect()
 }
 
@@ -31,21 +31,21 @@ fn names(ids: &[&str]) -> BTreeSet<String> {
 pub(crate) async fn a_new_call_is_stored_at_version_1_and_its_id_only_once<B: Backend>() {
     let backend = B::open().await;
     let store = backend.store();
-    assert!(store.load_call("wacid.1").await.unwrap().is_none());
+    assert!(stored(&store, "wacid.1").await.is_none());
     let call = dialing("wacid.1", user("US.1", Some("12125550100")), 1_000);
     let version = store
         .insert_call(&call, true, Durability::Synced)
         .await
         .unwrap();
     assert_eq!(version, 1);
-    let loaded = store.load_call("wacid.1").await.unwrap().expect("stored");
+    let loaded = stored(&store, "wacid.1").await.expect("stored");
     assert_eq!((loaded.value, loaded.version), (call.clone(), 1));
 
     let mut other = dialing("wacid.1", user("US.2", None), 2_000);
     other.agent = Some("ravi".into());
     let twice = store.insert_call(&other, false, Durability::Relaxed).await;
     assert!(is_conflict(&twice), "{twice:?}");
-    let loaded = store.load_call("wacid.1").await.unwrap().expect("stored");
+    let loaded = stored(&store, "wacid.1").await.expect("stored");
     assert_eq!((loaded.value, loaded.version), (call, 1));
 }
 
@@ -74,7 +74,7 @@ pub(crate) async fn a_call_write_at_a_stale_version_is_a_conflict_and_changes_no
         .update_call(&ended(call.clone()), 1, Durability::Synced)
         .await;
     assert!(is_conflict(&stale), "{stale:?}");
-    let loaded = store.load_call("wacid.1").await.unwrap().expect("stored");
+    let loaded = stored(&store, "wacid.1").await.expect("stored");
     assert_eq!((loaded.value, loaded.version), (ringing.clone(), 2));
     assert_eq!(live_ids(&store).await, names(&["wacid.1"]), "still live");
 
@@ -90,7 +90,7 @@ pub(crate) async fn a_call_write_at_a_stale_version_is_a_conflict_and_changes_no
     let unknown = dialing("wacid.2", user("US.2", None), 1_000);
     let missing = store.update_call(&unknown, 1, Durability::Synced).await;
     assert!(is_conflict(&missing), "{missing:?}");
-    assert!(store.load_call("wacid.2").await.unwrap().is_none());
+    assert!(stored(&store, "wacid.2").await.is_none());
 }
 
 pub(crate) async fn a_second_live_call_for_the_same_user_is_refused_by_phone_or_bsuid<
@@ -114,10 +114,7 @@ pub(crate) async fn a_second_live_call_for_the_same_user_is_refused_by_phone_or_
             .insert_call(&dialing(id, same, 1_001), true, Durability::Synced)
             .await;
         assert!(is_conflict(&refused), "{id}: {refused:?}");
-        assert!(
-            store.load_call(id).await.unwrap().is_none(),
-            "{id} was not stored"
-        );
+        assert!(stored(&store, id).await.is_none(), "{id} was not stored");
     }
     // Other users, and users known by one key only, do not block each other.
     for (id, other) in [
@@ -210,11 +207,14 @@ pub(crate) async fn a_placeholder_call_is_promoted_to_metas_id_even_when_the_web
     let mut named = placeholder.clone();
     named.id = "wacid.A".into();
     assert_eq!(
-        store.promote_call("local:a", &named, None).await.unwrap(),
+        store
+            .promote_call(&"local:a".into(), &named, None)
+            .await
+            .unwrap(),
         1
     );
-    assert!(store.load_call("local:a").await.unwrap().is_none());
-    let loaded = store.load_call("wacid.A").await.unwrap().expect("promoted");
+    assert!(stored(&store, "local:a").await.is_none());
+    let loaded = stored(&store, "wacid.A").await.expect("promoted");
     assert_eq!((loaded.value, loaded.version), (named, 1));
 
     // A webhook came first and was updated again before Meta's answer.
@@ -239,25 +239,25 @@ pub(crate) async fn a_placeholder_call_is_promoted_to_metas_id_even_when_the_web
     merged.user = ravi_user;
     merged.created_at = placeholder.created_at;
     for stale in [None, Some(1)] {
-        let refused = store.promote_call("local:b", &merged, stale).await;
+        let refused = store.promote_call(&"local:b".into(), &merged, stale).await;
         assert!(is_conflict(&refused), "{stale:?}: {refused:?}");
-        let kept = store.load_call("local:b").await.unwrap().expect("kept");
+        let kept = stored(&store, "local:b").await.expect("kept");
         assert_eq!(
             kept.value, placeholder,
             "a refused promotion changes nothing"
         );
-        let webhook = store.load_call("wacid.B").await.unwrap().expect("kept");
+        let webhook = stored(&store, "wacid.B").await.expect("kept");
         assert_eq!((webhook.value, webhook.version), (seen.clone(), 2));
     }
     assert_eq!(
         store
-            .promote_call("local:b", &merged, Some(2))
+            .promote_call(&"local:b".into(), &merged, Some(2))
             .await
             .unwrap(),
         3
     );
-    assert!(store.load_call("local:b").await.unwrap().is_none());
-    let loaded = store.load_call("wacid.B").await.unwrap().expect("promoted");
+    assert!(stored(&store, "local:b").await.is_none());
+    let loaded = stored(&store, "wacid.B").await.expect("promoted");
     assert_eq!((loaded.value, loaded.version), (merged, 3));
 
     assert_eq!(live_ids(&store).await, names(&["wacid.A", "wacid.B"]));
@@ -414,4 +414,9 @@ pub(crate) async fn a_store_that_is_up_answers_a_ping<B: Backend>() {
     // Still serving afterwards.
     record(&store, one_text(1, now_millis(), &route("crm"))).await;
     assert!(store.event(&id(1)).await.unwrap().is_some());
+}
+
+/// The call stored under `id`, if any.
+async fn stored(store: &Handle, id: &str) -> Option<Versioned<Call>> {
+    store.load_call(&id.into()).await.unwrap()
 }

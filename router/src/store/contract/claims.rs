@@ -363,7 +363,11 @@ pub(crate) async fn pruning_keeps_what_pending_or_failed_jobs_still_need<B: Back
         };
         assert_eq!(*body, payload(if event_of(job) == id(2) { 2 } else { 3 }));
     }
-    let kept = store.load_call("wacid.old").await.unwrap().expect("kept");
+    let kept = store
+        .load_call(&"wacid.old".into())
+        .await
+        .unwrap()
+        .expect("kept");
     assert_eq!(kept.value, call);
     assert!(store
         .load_permission(None, Some("US.1"))

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use switchboard_protocol::api::{CallState, PermissionStatus};
 use switchboard_protocol::User;
 
-use super::{Durability, Store, StoreError};
+use super::{Durability, Store, StoreError, Versioned};
 use crate::domain::call::Call;
 use crate::domain::clock::{now_millis, Millis};
 use crate::domain::delivery::{

@@ -5,6 +5,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::SqliteStore;
+use switchboard_protocol::CallId;
+
 use crate::domain::call::Call;
 use crate::domain::permission::Permission;
 use crate::store::{CallStore, Durability, StoreError, Versioned};
@@ -31,7 +33,7 @@ fn live_call_of_user(conn: &Connection, call: &Call) -> Result<Option<String>, S
                AND ((?1 IS NOT NULL AND user_phone = ?1) OR (?2 IS NOT NULL AND user_bsuid = ?2))
              LIMIT 1",
         )?
-        .query_row(params![phone, bsuid, call.id], |row| row.get(0))
+        .query_row(params![phone, bsuid, call.id.as_str()], |row| row.get(0))
         .optional()?)
 }
 
@@ -44,7 +46,7 @@ fn write_call(conn: &Connection, call: &Call, version: i64) -> Result<(), StoreE
              created_at = ?5, doc = ?6, version = ?7",
     )?
     .execute(params![
-        call.id,
+        call.id.as_str(),
         phone,
         bsuid,
         call.is_live(),
@@ -118,12 +120,12 @@ impl CallStore for SqliteStore {
         .await
     }
 
-    async fn load_call(&self, id: &str) -> Result<Option<Versioned<Call>>, StoreError> {
+    async fn load_call(&self, id: &CallId) -> Result<Option<Versioned<Call>>, StoreError> {
         let id = id.to_owned();
         self.read(move |conn| {
             let row: Option<(String, i64)> = conn
                 .prepare_cached("SELECT doc, version FROM calls WHERE id = ?1")?
-                .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_row([id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?;
             row.map(|(doc, version)| {
                 Ok(Versioned {
@@ -153,7 +155,7 @@ impl CallStore for SqliteStore {
 
     async fn promote_call(
         &self,
-        local_id: &str,
+        local_id: &CallId,
         call: &Call,
         version: Option<i64>,
     ) -> Result<i64, StoreError> {
@@ -161,7 +163,7 @@ impl CallStore for SqliteStore {
         self.write(Durability::Synced, move |conn| {
             let next = check_version(call_version(conn, &call.id)?, version, "the call")?;
             conn.prepare_cached("DELETE FROM calls WHERE id = ?1")?
-                .execute([&local_id])?;
+                .execute([local_id.as_str()])?;
             write_call(conn, &call, next)?;
             Ok(next)
         })
