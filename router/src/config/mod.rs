@@ -4,6 +4,7 @@
 
 mod parse;
 pub mod raw;
+mod safety;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +28,15 @@ pub enum ConfigError {
     Load(#[from] config::ConfigError),
     #[error("invalid configuration key `{key}`: {reason}")]
     Invalid { key: String, reason: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Everything Switchboard is configured with, checked.

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::raw::{
     OneOrMany, RawAgent, RawCalls, RawMeta, RawRoute, RawServer, RawSettings, RawTemplate,
 };
+use super::safety::{exposure, refuse_published, Secrets};
 use super::{CallSettings, ConfigError, MetaSettings, ServerSettings, Settings, TurnSettings};
 use crate::agents::auth::{AgentEntry, Agents};
 use crate::calls::PermissionRequestStyle;
@@ -17,16 +18,14 @@ use crate::domain::agent::Agent;
 use crate::domain::route::{EventSelector, RouteName};
 use crate::fanout::outbound::Signer;
 use crate::fanout::routes::{Route, Routes};
+use crate::meta::graph::check_base;
 use crate::meta::signature::AppSecret;
 
 /// Shorter than Meta's retry window, a retried webhook could be taken for a new one.
 const MIN_RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        reason: reason.into(),
-    }
+    ConfigError::invalid(key, reason)
 }
 
 fn url(key: &str, text: &str) -> Result<Url, ConfigError> {
@@ -37,8 +36,18 @@ impl TryFrom<RawSettings> for Settings {
     type Error = ConfigError;
 
     fn try_from(raw: RawSettings) -> Result<Self, ConfigError> {
+        let server = server(raw.server)?;
+        if let Some(why) = exposure(&server) {
+            let secrets = Secrets {
+                meta: &raw.meta,
+                calls: &raw.calls,
+                agents: &raw.agents,
+                routes: &raw.routes,
+            };
+            refuse_published(&secrets, &why)?;
+        }
         Ok(Settings {
-            server: server(raw.server)?,
+            server,
             calls: calls(raw.calls)?,
             meta: meta(raw.meta)?,
             agents: agents(&raw.agents)?,
@@ -119,18 +128,23 @@ fn calls(raw: RawCalls) -> Result<CallSettings, ConfigError> {
 
 fn meta(raw: RawMeta) -> Result<MetaSettings, ConfigError> {
     let app_secrets = app_secrets(raw.app_secret)?;
-    if raw.verify_token.expose_secret().is_empty() {
+    if raw.verify_token.expose_secret().trim().is_empty() {
         return Err(invalid("meta.verify_token", "must not be empty"));
+    }
+    if raw.access_token.expose_secret().trim().is_empty() {
+        return Err(invalid("meta.access_token", "must not be empty"));
     }
     if raw.phone_number_id.trim().is_empty() {
         return Err(invalid("meta.phone_number_id", "must not be empty"));
     }
+    let graph_api_base = url("meta.graph_api_base", &raw.graph_api_base)?;
+    check_base(&graph_api_base).map_err(|reason| invalid("meta.graph_api_base", reason))?;
     Ok(MetaSettings {
         app_secrets,
         verify_token: raw.verify_token,
         access_token: raw.access_token,
         phone_number_id: raw.phone_number_id,
-        graph_api_base: url("meta.graph_api_base", &raw.graph_api_base)?,
+        graph_api_base,
         graph_api_version: raw.graph_api_version,
     })
 }
@@ -150,10 +164,20 @@ fn app_secrets(raw: OneOrMany) -> Result<Vec<AppSecret>, ConfigError> {
 }
 
 fn agents(raw: &[RawAgent]) -> Result<Agents, ConfigError> {
-    let mut entries = Vec::with_capacity(raw.len());
+    let mut entries: Vec<AgentEntry> = Vec::with_capacity(raw.len());
     for (i, agent) in raw.iter().enumerate() {
         if agent.name.trim().is_empty() {
             return Err(invalid(format!("agents[{i}].name"), "must not be empty"));
+        }
+        // Two agents of one name would share sessions and the call log's attribution.
+        if let Some(j) = entries
+            .iter()
+            .position(|e| e.agent.name.trim().eq_ignore_ascii_case(agent.name.trim()))
+        {
+            return Err(invalid(
+                format!("agents[{i}].name"),
+                format!("`{}` is already the name of agents[{j}]", agent.name),
+            ));
         }
         let mut token_sha256 = [0u8; 32];
         let hash_ok = agent.token_sha256.len() == 64
@@ -162,6 +186,13 @@ fn agents(raw: &[RawAgent]) -> Result<Agents, ConfigError> {
             return Err(invalid(
                 format!("agents[{i}].token_sha256"),
                 "must be the 64 hex digits of the token's SHA-256",
+            ));
+        }
+        // One token for two agents would sign in as whichever is found last.
+        if let Some(j) = entries.iter().position(|e| e.token_sha256 == token_sha256) {
+            return Err(invalid(
+                format!("agents[{i}].token_sha256"),
+                format!("is agents[{j}]'s too: every agent needs a token of its own"),
             ));
         }
         entries.push(AgentEntry {

@@ -125,3 +125,217 @@ fn secrets_are_redacted_when_printed() {
     assert!(!printed.contains("EAAG-test"));
     assert!(!printed.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
 }
+
+/// What `make run` uses, as it is in the repository.
+const MAKE_RUN: &str = include_str!("../../../config/switchboard.toml");
+
+/// Replaces `from` (which must be there) with `to`, once.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    let edited = text.replacen(from, to, 1);
+    assert_ne!(edited, text, "{from} not found");
+    edited
+}
+
+fn refused_key(text: &str) -> String {
+    match Settings::from_toml(text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(ConfigError::Invalid { key, .. }) => key,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn the_make_run_config_loads_as_it_is() {
+    let settings = Settings::from_toml(MAKE_RUN).unwrap();
+    assert!(settings.server.listen.ip().is_loopback());
+    assert_eq!(
+        settings.meta.graph_api_base.as_str(),
+        "http://127.0.0.1:8090/"
+    );
+}
+
+/// Each published value of the example is named in turn; replaced by one of the
+/// operator's own, the next one is; with all replaced, the server may start.
+fn published_values_are_refused_one_by_one(mut text: String) {
+    let fresh_hash = "0b2c9bd6ec6ecb8f4c5ea3ef1e0bc5fa6b11f1d5b7f8d8b3f6fa5c79a1c1f00d";
+    let own_values = [
+        (
+            "meta.app_secret",
+            "\"test-app-secret\"",
+            "\"an-own-app-secret\"",
+        ),
+        (
+            "meta.verify_token",
+            "\"verify-me\"",
+            "\"an-own-verify-token\"",
+        ),
+        (
+            "meta.access_token",
+            "\"EAAG-test\"",
+            "\"EAAG-an-own-token\"",
+        ),
+        (
+            "agents[0].token_sha256",
+            "461ebf6d4b05429948791eef4c4b12032c438a092bee97eeca46ec0bb29806a2",
+            fresh_hash,
+        ),
+        (
+            "agents[1].token_sha256",
+            "1734d503f6aa6a047c36d113cbad769f719c93784b469b771c4c3e7c63adbefd",
+            &fresh_hash.replace('0', "1"),
+        ),
+    ];
+    for (key, published, own) in own_values {
+        let err = Settings::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains(&format!("`{key}`")), "{key}: {err}");
+        assert!(err.contains("published"), "{err}");
+        assert!(!err.contains(published.trim_matches('"')) || key.starts_with("agents"));
+        text = edit(&text, published, own);
+    }
+    Settings::from_toml(&text).unwrap();
+}
+
+#[test]
+fn the_example_configs_published_values_are_refused_on_a_public_address() {
+    let public = edit(
+        MAKE_RUN,
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"0.0.0.0:8080\"",
+    );
+    let err = Settings::from_toml(&public).unwrap_err().to_string();
+    assert!(err.contains("0.0.0.0:8080"), "says why: {err}");
+    published_values_are_refused_one_by_one(public);
+}
+
+#[test]
+fn the_example_configs_published_values_are_refused_behind_https() {
+    let https = edit(
+        MAKE_RUN,
+        "public_url = \"http://127.0.0.1:8080\"",
+        "public_url = \"https://switchboard.example.com\"",
+    );
+    let err = Settings::from_toml(&https).unwrap_err().to_string();
+    assert!(err.contains("https"), "says why: {err}");
+    published_values_are_refused_one_by_one(https);
+}
+
+/// The design's example with its own Meta secrets, listening on every address.
+fn public_example() -> String {
+    let text = edit(
+        EXAMPLE,
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"[::]:8080\"",
+    );
+    let text = edit(&text, "\"test-app-secret\"", "\"an-own-app-secret\"");
+    let text = edit(&text, "\"verify-me\"", "\"an-own-verify-token\"");
+    edit(&text, "\"EAAG-test\"", "\"EAAG-an-own-token\"")
+}
+
+#[test]
+fn a_published_route_secret_or_a_rotated_app_secret_is_refused_on_a_public_address() {
+    let public = public_example();
+    assert_eq!(refused_key(&public), "routes[0].secret");
+    let own_route_secret = edit(
+        &public,
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_b3duLXJvdXRlLXNlY3JldA==",
+    );
+    Settings::from_toml(&own_route_secret).unwrap();
+    let rotating = edit(
+        &own_route_secret,
+        "app_secret = \"an-own-app-secret\"",
+        "app_secret = [\"an-own-app-secret\", \"test-app-secret\"]",
+    );
+    assert_eq!(refused_key(&rotating), "meta.app_secret");
+}
+
+#[test]
+fn empty_secrets_are_refused_wherever_the_server_listens() {
+    let cases = [
+        (
+            "access_token = \"EAAG-test\"",
+            "access_token = \"\"",
+            "meta.access_token",
+        ),
+        (
+            "verify_token = \"verify-me\"",
+            "verify_token = \"  \"",
+            "meta.verify_token",
+        ),
+        (
+            "app_secret = \"test-app-secret\"",
+            "app_secret = [\"new\", \"\"]",
+            "meta.app_secret",
+        ),
+        (
+            "[calls]\n",
+            "[calls]\nturn = { urls = [\"turn:127.0.0.1:3478\"], shared_secret = \"\" }\n",
+            "calls.turn.shared_secret",
+        ),
+    ];
+    for (from, to, key) in cases {
+        assert_eq!(refused_key(&edit(EXAMPLE, from, to)), key, "{to}");
+    }
+}
+
+#[test]
+fn two_agents_with_one_name_or_one_token_are_refused() {
+    let second = |name: &str, hash: &str| {
+        format!(
+            "[[agents]]\nname = \"{name}\"\ntoken_sha256 = \"{hash}\"\nrole = \"admin\"\n\n[[routes]]"
+        )
+    };
+    let asha_hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let other_hash = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+    let same_name = EXAMPLE.replacen("[[routes]]", &second("Asha", other_hash), 1);
+    let err = Settings::from_toml(&same_name).unwrap_err().to_string();
+    assert!(
+        err.contains("`agents[1].name`") && err.contains("agents[0]"),
+        "{err}"
+    );
+    let same_token = EXAMPLE.replacen("[[routes]]", &second("ops", &asha_hash.to_uppercase()), 1);
+    let err = Settings::from_toml(&same_token).unwrap_err().to_string();
+    assert!(
+        err.contains("`agents[1].token_sha256`") && err.contains("agents[0]"),
+        "{err}"
+    );
+    let distinct = EXAMPLE.replacen("[[routes]]", &second("ops", other_hash), 1);
+    Settings::from_toml(&distinct).unwrap();
+}
+
+#[test]
+fn the_graph_api_base_must_be_https_unless_it_is_this_machine() {
+    let with_base = |base: &str| {
+        edit(
+            EXAMPLE,
+            "graph_api_base = \"https://graph.facebook.com\"",
+            &format!("graph_api_base = \"{base}\""),
+        )
+    };
+    for refused in [
+        "http://graph.facebook.com",
+        "http://10.0.0.7:8090",
+        "http://127.0.0.1.example.com",
+        "ftp://127.0.0.1",
+    ] {
+        assert_eq!(
+            refused_key(&with_base(refused)),
+            "meta.graph_api_base",
+            "{refused}"
+        );
+    }
+    // The example itself has https://graph.facebook.com.
+    for allowed in [
+        "https://graph.example.com/meta",
+        "http://127.0.0.1:8090",
+        "http://127.8.0.1:8090",
+        "http://localhost:8090",
+        "http://[::1]:8090",
+    ] {
+        Settings::from_toml(&with_base(allowed)).unwrap();
+    }
+    let err = Settings::from_toml(&with_base("http://graph.facebook.com"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("in clear"), "{err}");
+}

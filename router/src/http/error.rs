@@ -199,7 +199,10 @@ impl From<GraphError> for ApiError {
                 _ => (422, "meta_refused"),
             },
             GraphError::Timeout(_) => (504, "meta_timeout"),
-            GraphError::Transport(_) | GraphError::Unexpected { .. } => (502, "meta_unreachable"),
+            GraphError::Transport(_)
+            | GraphError::Unexpected { .. }
+            | GraphError::Redirect { .. }
+            | GraphError::TooLarge { .. } => (502, "meta_unreachable"),
         };
         ApiError::Calling {
             status,

@@ -1,6 +1,7 @@
 //! The Graph API client: call actions, permission requests, calling settings and
 //! permission checks. The access token stays here; nothing that leaves the router carries it.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -16,6 +17,10 @@ use switchboard_protocol::{CallId, UserRef};
 /// Attempts for requests that are safe to repeat.
 const SAFE_ATTEMPTS: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+/// The most of an answer that is read. Meta's answers are a few hundred bytes; anything
+/// near this is not Meta, and reading it whole could take the router's memory.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -33,6 +38,11 @@ pub enum GraphError {
     Transport(String),
     #[error("Meta's answer was not understood (HTTP {status}): {reason}")]
     Unexpected { status: u16, reason: String },
+    /// A redirect: never followed, since it would carry the access token elsewhere.
+    #[error("Meta's address answered with a redirect (HTTP {status}), which is not followed")]
+    Redirect { status: u16 },
+    #[error("Meta's answer (HTTP {status}) is larger than {limit} bytes; it was not read")]
+    TooLarge { status: u16, limit: usize },
 }
 
 impl GraphError {
@@ -50,6 +60,7 @@ impl GraphError {
             GraphError::Meta { status, .. } | GraphError::Unexpected { status, .. } => {
                 *status >= 500
             }
+            GraphError::Redirect { .. } | GraphError::TooLarge { .. } => false,
         }
     }
 }
@@ -62,6 +73,7 @@ pub struct GraphClient {
     phone_number_id: String,
     token: SecretString,
     timeout: Duration,
+    max_answer_bytes: usize,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -81,7 +93,36 @@ enum Repeat {
     Never,
 }
 
+/// Whether `base` may carry the access token: https, or plain http to this machine only
+/// (wa-sim on 127.0.0.1). The reason when it may not.
+pub fn check_base(base: &reqwest::Url) -> Result<(), String> {
+    match base.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(base) => Ok(()),
+        "http" => Err(format!(
+            "`{base}` would send the access token in clear: use https (plain http is \
+             allowed only to a loopback host, such as wa-sim on 127.0.0.1)"
+        )),
+        other => Err(format!("`{other}:` is not https")),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    // An IPv6 host keeps its brackets here.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
 impl GraphClient {
+    /// A client for `base`, which must pass [`check_base`]. Redirects are never followed
+    /// (one would carry the token wherever it points), and answers are read up to
+    /// [`MAX_ANSWER_BYTES`].
     pub fn new(
         base: reqwest::Url,
         version: String,
@@ -89,8 +130,10 @@ impl GraphClient {
         token: SecretString,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
+        check_base(&base).map_err(|reason| anyhow::anyhow!("the Graph API base {reason}"))?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             http,
@@ -99,7 +142,15 @@ impl GraphClient {
             phone_number_id,
             token,
             timeout,
+            max_answer_bytes: MAX_ANSWER_BYTES,
         })
+    }
+
+    /// The same client reading answers up to `bytes` instead of [`MAX_ANSWER_BYTES`].
+    #[must_use]
+    pub fn with_answer_limit(mut self, bytes: usize) -> Self {
+        self.max_answer_bytes = bytes;
+        self
     }
 
     fn url(&self, path: &str) -> Result<reqwest::Url, GraphError> {
@@ -250,18 +301,19 @@ impl GraphClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                GraphError::Timeout(self.timeout)
-            } else {
-                GraphError::Transport(e.to_string())
-            }
-        })?;
+        let response = request.send().await.map_err(|e| self.transport(&e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| GraphError::Transport(e.to_string()))?;
+        if status.is_redirection() {
+            tracing::warn!(
+                status = status.as_u16(),
+                location = ?response.headers().get(reqwest::header::LOCATION),
+                "the Graph API answered with a redirect; not followed"
+            );
+            return Err(GraphError::Redirect {
+                status: status.as_u16(),
+            });
+        }
+        let bytes = self.read_bounded(response).await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| GraphError::Unexpected {
                 status: status.as_u16(),
@@ -269,6 +321,34 @@ impl GraphClient {
             });
         }
         Err(refusal(status, &bytes))
+    }
+
+    fn transport(&self, e: &reqwest::Error) -> GraphError {
+        if e.is_timeout() {
+            GraphError::Timeout(self.timeout)
+        } else {
+            GraphError::Transport(e.to_string())
+        }
+    }
+
+    /// The answer's body, refused as soon as it is known to pass the limit: from its
+    /// `Content-Length`, or while it streams in.
+    async fn read_bounded(&self, mut response: reqwest::Response) -> Result<Vec<u8>, GraphError> {
+        let status = response.status().as_u16();
+        let limit = self.max_answer_bytes;
+        let too_large = GraphError::TooLarge { status, limit };
+        let announced = response.content_length().unwrap_or(0);
+        if usize::try_from(announced).map_or(true, |n| n > limit) {
+            return Err(too_large);
+        }
+        let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(&e))? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 
