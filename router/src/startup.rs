@@ -100,7 +100,12 @@ impl Application {
             store,
             metrics,
         });
-        let (port, server) = serve(server.listen, state, server.static_dir.clone())?;
+        let (port, server) = serve(
+            server.listen,
+            state,
+            server.static_dir.clone(),
+            server.https(),
+        )?;
         Ok(Self {
             port,
             server,
@@ -147,18 +152,21 @@ impl Application {
     }
 }
 
-/// Binds `address` and starts serving the API, the webhook and the dialer; the bound port
-/// and the running server.
+/// Binds `address` and starts serving the API, the webhook and the dialer, every answer
+/// with the security headers (HSTS too when the public URL is `https`); the bound port and
+/// the running server.
 fn serve(
     address: SocketAddr,
     state: web::Data<AppState>,
     static_dir: PathBuf,
+    https: bool,
 ) -> anyhow::Result<(u16, Server)> {
     let listener =
         TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
     let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(http::headers::security_headers(https))
             .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(state.clone())
             .configure(|cfg| http::configure(cfg, &static_dir))

@@ -78,9 +78,14 @@ impl ServerSettings {
             .collect()
     }
 
+    /// Whether agents reach the server over HTTPS (through a TLS proxy in front of it).
+    pub fn https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
     /// Cookies are marked `Secure` when the public URL is HTTPS.
     pub fn secure_cookies(&self) -> bool {
-        self.public_url.scheme() == "https"
+        self.https()
     }
 }
 

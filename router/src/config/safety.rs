@@ -31,7 +31,7 @@ pub(super) fn exposure(server: &ServerSettings) -> Option<String> {
             server.listen
         ));
     }
-    if server.public_url.scheme() == "https" {
+    if server.https() {
         return Some(format!(
             "server.public_url ({}) is https",
             server.public_url

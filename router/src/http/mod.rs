@@ -11,6 +11,7 @@ pub mod agents;
 pub mod auth;
 pub mod calls;
 pub mod error;
+pub mod headers;
 pub mod health;
 pub mod webhook;
 pub mod ws;

@@ -7,6 +7,7 @@ mod binary;
 mod calling;
 mod fanout;
 mod graph;
+mod headers;
 mod health;
 mod helpers;
 mod webhook;
