@@ -16,18 +16,18 @@ use switchboard_testkit::wait::PATIENCE;
 
 use crate::helpers::{config_toml, route, text_message};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
 
 /// A running `switchboard serve`, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    address: String,
+    pub(crate) address: String,
     /// Everything it wrote to stderr so far.
-    logs: Arc<Mutex<Vec<String>>>,
+    pub(crate) logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    fn start(config: &Path) -> Self {
+    pub(crate) fn start(config: &Path) -> Self {
         let mut child = Command::new(BINARY)
             .args(["serve", "--config"])
             .arg(config)
@@ -62,7 +62,7 @@ impl Server {
         }
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         // SIGKILL: no shutdown code runs.
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -10,4 +10,5 @@ mod graph;
 mod headers;
 mod health;
 mod helpers;
+mod start_up;
 mod webhook;

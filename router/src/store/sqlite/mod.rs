@@ -10,11 +10,13 @@
 //! - [`writer`]: the writer thread, group commit and checkpoints.
 //! - [`deliveries`]: deliveries, events and jobs ([`DeliveryStore`]).
 //! - `columns`: typed values read out of rows.
+//! - `files`: the data directory and the store's files, owner-only.
 //! - [`calls`]: calls and permissions with versions for compare-and-set ([`CallStore`]).
 
 mod calls;
 mod columns;
 mod deliveries;
+mod files;
 mod writer;
 
 use std::fs::File;
@@ -61,19 +63,22 @@ struct Inner {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `data_dir/switchboard.db`.
+    /// Opens (creating if needed) `data_dir/switchboard.db`. The directory and every file
+    /// of the store are made readable by their owner only.
     pub fn open(data_dir: &Path, mode: OpenMode) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
+        let path = data_dir.join("switchboard.db");
+        let lock_path = data_dir.join("switchboard.lock");
+        files::secure_data_dir(data_dir, &path, &lock_path)?;
         let lock = match mode {
-            OpenMode::Server => Some(lock_data_dir(data_dir)?),
+            OpenMode::Server => Some(lock_data_dir(data_dir, &lock_path)?),
             OpenMode::Tool => None,
         };
-        let path = data_dir.join("switchboard.db");
+        files::create_private_file(&path)?;
         let writer = open_connection(&path)?;
         writer
             .execute_batch(SCHEMA)
             .context("cannot create the schema")?;
+        files::check_side_files(&path)?;
         if mode == OpenMode::Server {
             // Leases held by a previous process of ours died with it.
             writer
@@ -166,9 +171,8 @@ impl SqliteStore {
     }
 }
 
-fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
-    let path = data_dir.join("switchboard.lock");
-    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+fn lock_data_dir(data_dir: &Path, path: &Path) -> anyhow::Result<File> {
+    let file = files::open_private_file(path)?;
     file.try_lock().map_err(|_| {
         anyhow::anyhow!(
             "another switchboard server is using {}; two servers on one store would deliver twice",
