@@ -2,12 +2,19 @@
 //!
 //! One event per element of `messages[]`, `statuses[]` and `calls[]` in every change of
 //! every entry, one per change for any other field, and one `other:unparsed` event for
-//! signed bytes that are not a Meta envelope: nothing Meta signed is ever dropped.
+//! signed bytes that are not a Meta envelope: nothing Meta signed is ever dropped. A
+//! delivery past its [`Limits`] is kept whole as one `other:oversize` event.
+//!
+//! An item's event carries the item and the little of its change it needs (Meta's
+//! `messaging_product`, `metadata`, `errors` and the item's own contact), written straight
+//! from the parsed delivery: the parts a change's items share are never copied per item.
 
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::envelope::{self, Contacts, ItemChange, ItemValue, TooLarge};
 use super::signature::VerifiedDelivery;
 use crate::domain::event::{EventId, EventKind, Kind};
 
@@ -17,56 +24,140 @@ pub struct Event {
     pub id: EventId,
     pub kind: EventKind,
     /// The `event`-mode body: Meta's envelope trimmed to this one item (DESIGN §7), or the
-    /// raw bytes for `other:unparsed`.
+    /// raw bytes for `other:unparsed` and `other:oversize`.
     pub payload: Bytes,
 }
 
-/// Splits a verified delivery into its events, in document order.
-pub fn split(delivery: &VerifiedDelivery) -> Vec<Event> {
-    let body = delivery.body();
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(root)) if root.get("entry").is_some_and(Value::is_array) => {
-            split_envelope(&root)
+/// How much one delivery may split into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most events one delivery may make (Meta batches up to 1,000 updates).
+    pub max_items: usize,
+    /// The most bytes one event's payload may take.
+    pub max_event_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_items: 1000,
+            max_event_bytes: 64 * 1024,
         }
-        _ => vec![unparsed(body)],
     }
 }
 
-fn unparsed(body: &Bytes) -> Event {
+/// Why a delivery was kept whole, as one `other:oversize` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oversize {
+    /// It held more items than [`Limits::max_items`].
+    Items,
+    /// One of its events would have been larger than [`Limits::max_event_bytes`].
+    EventBytes,
+}
+
+impl Oversize {
+    pub fn label(self) -> &'static str {
+        match self {
+            Oversize::Items => "items",
+            Oversize::EventBytes => "event_bytes",
+        }
+    }
+}
+
+/// A delivery's events, and whether it was too large to split.
+#[derive(Debug)]
+pub struct Split {
+    pub events: Vec<Event>,
+    pub oversize: Option<Oversize>,
+}
+
+/// Splits a verified delivery into its events, in document order, within the default
+/// [`Limits`].
+pub fn split(delivery: &VerifiedDelivery) -> Vec<Event> {
+    split_within(delivery, Limits::default()).events
+}
+
+/// Splits a verified delivery into its events, in document order; past `limits`, the
+/// delivery is one `other:oversize` event holding its raw bytes.
+pub fn split_within(delivery: &VerifiedDelivery, limits: Limits) -> Split {
+    let body = delivery.body();
+    let root = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(root)) if root.get("entry").is_some_and(Value::is_array) => root,
+        _ => {
+            return Split {
+                events: vec![whole(body, "unparsed")],
+                oversize: None,
+            }
+        }
+    };
+    let changes = changes(&root);
+    let items = changes
+        .iter()
+        .fold(0usize, |sum, c| sum.saturating_add(c.event_count()));
+    if items > limits.max_items {
+        return oversize(body, Oversize::Items);
+    }
+    let mut events = Vec::with_capacity(items);
+    for change in &changes {
+        if change
+            .split_change(&mut events, limits.max_event_bytes)
+            .is_err()
+        {
+            return oversize(body, Oversize::EventBytes);
+        }
+    }
+    Split {
+        events,
+        oversize: None,
+    }
+}
+
+/// The delivery's raw bytes as one `other:<detail>` event, named by their digest.
+fn whole(body: &Bytes, detail: &str) -> Event {
     Event {
-        id: EventId::derive(&[b"unparsed", &Sha256::digest(body)]),
-        kind: EventKind::unparsed(),
+        id: EventId::derive(&[detail.as_bytes(), &Sha256::digest(body)]),
+        kind: EventKind::new(Kind::Other, detail),
         payload: body.clone(),
+    }
+}
+
+fn oversize(body: &Bytes, why: Oversize) -> Split {
+    Split {
+        events: vec![whole(body, "oversize")],
+        oversize: Some(why),
     }
 }
 
 /// The arrays whose elements each become one event.
 const ITEM_ARRAYS: [&str; 3] = ["messages", "statuses", "calls"];
 
-fn split_envelope(root: &Map<String, Value>) -> Vec<Event> {
-    let object = root.get("object").cloned().unwrap_or(Value::Null);
-    let entries = root
-        .get("entry")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let mut events = Vec::new();
-    for entry in entries {
-        let changes = entry
-            .get("changes")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for change in changes {
-            let envelope = Envelope {
-                object: &object,
-                entry,
-                change,
-            };
-            envelope.split_change(&mut events);
-        }
+/// The keys of a change's `value` an item's event keeps besides `contacts` (trimmed to the
+/// item's own) and its one-element array: what Meta documents beside the items.
+const CONTEXT_KEYS: [&str; 3] = ["errors", "messaging_product", "metadata"];
+
+/// `null`, for a delivery with no `object`.
+const NULL: &Value = &Value::Null;
+
+/// Every change of every entry, with the parts of the envelope around it.
+fn changes(root: &Map<String, Value>) -> Vec<Envelope<'_>> {
+    fn as_slice(value: Option<&Value>) -> Option<&[Value]> {
+        value.and_then(Value::as_array).map(Vec::as_slice)
     }
-    events
+    let object = root.get("object").unwrap_or(NULL);
+    as_slice(root.get("entry"))
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|entry| {
+            as_slice(entry.get("changes"))
+                .unwrap_or_default()
+                .iter()
+                .map(move |change| Envelope {
+                    object,
+                    entry,
+                    change,
+                })
+        })
+        .collect()
 }
 
 /// The parts of Meta's envelope around one change.
@@ -76,42 +167,63 @@ struct Envelope<'a> {
     change: &'a Value,
 }
 
-impl Envelope<'_> {
-    fn field(&self) -> &str {
+impl<'a> Envelope<'a> {
+    fn field(&self) -> &'a str {
         self.change
             .get("field")
             .and_then(Value::as_str)
             .unwrap_or("unknown")
     }
 
-    fn split_change(&self, events: &mut Vec<Event>) {
+    fn value(&self) -> Option<&'a Map<String, Value>> {
+        self.change.get("value").and_then(Value::as_object)
+    }
+
+    fn items(&self) -> impl Iterator<Item = (&'static str, &'a Value)> {
+        let value = self.value();
+        ITEM_ARRAYS.into_iter().flat_map(move |array| {
+            value
+                .and_then(|v| v.get(array))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(move |item| (array, item))
+        })
+    }
+
+    /// One per item, or one for a change without items.
+    fn event_count(&self) -> usize {
+        self.items().count().max(1)
+    }
+
+    fn split_change(&self, events: &mut Vec<Event>, max_bytes: usize) -> Result<(), TooLarge> {
         let field = self.field();
-        let value = self.change.get("value").and_then(Value::as_object);
+        let context = self.context();
         let mut found_items = false;
-        if let Some(value) = value {
-            for array in ITEM_ARRAYS {
-                let Some(items) = value.get(array).and_then(Value::as_array) else {
-                    continue;
-                };
-                for item in items {
-                    found_items = true;
-                    let kind = classify(field, array, item);
-                    events.push(Event {
-                        id: item_id(&kind, item),
-                        payload: self.item_payload(value, array, item),
-                        kind,
-                    });
-                }
-            }
+        for (array, item) in self.items() {
+            found_items = true;
+            let kind = classify(field, array, item);
+            let value = ItemValue {
+                context: &context,
+                contacts: self.own_contacts(item),
+                array,
+                item,
+            };
+            events.push(Event {
+                id: item_id(&kind, item),
+                payload: self.encode(ItemChange { field, value }, max_bytes)?,
+                kind,
+            });
         }
         if !found_items {
             // A change with no items (an account update, or a `messages` change carrying
             // only `errors`) is one event of its own, so it is never lost.
-            events.push(self.whole_change_event(field));
+            events.push(self.whole_change_event(field, max_bytes)?);
         }
+        Ok(())
     }
 
-    fn whole_change_event(&self, field: &str) -> Event {
+    fn whole_change_event(&self, field: &str, max_bytes: usize) -> Result<Event, TooLarge> {
         let canonical = serde_json::to_vec(self.change).unwrap_or_default();
         let entry_id = self
             .entry
@@ -123,7 +235,7 @@ impl Envelope<'_> {
             .get("time")
             .map(Value::to_string)
             .unwrap_or_default();
-        Event {
+        Ok(Event {
             id: EventId::derive(&[
                 b"other",
                 entry_id.as_bytes(),
@@ -131,41 +243,32 @@ impl Envelope<'_> {
                 &Sha256::digest(&canonical),
             ]),
             kind: EventKind::new(Kind::Other, field),
-            payload: self.wrap(self.change.clone()),
-        }
+            payload: self.encode(self.change, max_bytes)?,
+        })
     }
 
-    /// Meta's envelope holding only `item`: the value keeps every key (metadata, contacts,
-    /// …) except the item arrays, and gets a one-element array of `array`.
-    fn item_payload(&self, value: &Map<String, Value>, array: &str, item: &Value) -> Bytes {
-        let mut trimmed: Map<String, Value> = value
+    /// The keys of the change's `value` every item's event keeps, borrowed.
+    fn context(&self) -> Vec<(&'a str, &'a Value)> {
+        let Some(value) = self.value() else {
+            return Vec::new();
+        };
+        CONTEXT_KEYS
             .iter()
-            .filter(|(key, _)| !ITEM_ARRAYS.contains(&key.as_str()))
-            .map(|(key, v)| (key.clone(), v.clone()))
-            .collect();
-        if let Some(Value::Array(contacts)) = trimmed.get_mut("contacts") {
-            keep_own_contacts(contacts, item);
-        }
-        trimmed.insert(array.to_owned(), Value::Array(vec![item.clone()]));
-        let mut change = Map::new();
-        change.insert("field".into(), Value::String(self.field().to_owned()));
-        change.insert("value".into(), Value::Object(trimmed));
-        self.wrap(Value::Object(change))
+            .filter_map(|key| value.get(*key).map(|v| (*key, v)))
+            .collect()
     }
 
-    fn wrap(&self, change: Value) -> Bytes {
-        let mut entry = Map::new();
-        if let Some(id) = self.entry.get("id") {
-            entry.insert("id".into(), id.clone());
+    /// The change's `contacts`, as an item's event keeps them.
+    fn own_contacts(&self, item: &Value) -> Option<Contacts<'a>> {
+        match self.value()?.get("contacts")? {
+            Value::Array(all) => Some(Contacts::Some(own_contacts(all, item))),
+            other => Some(Contacts::AsIs(other)),
         }
-        if let Some(time) = self.entry.get("time") {
-            entry.insert("time".into(), time.clone());
-        }
-        entry.insert("changes".into(), Value::Array(vec![change]));
-        let mut root = Map::new();
-        root.insert("object".into(), self.object.clone());
-        root.insert("entry".into(), Value::Array(vec![Value::Object(entry)]));
-        Bytes::from(serde_json::to_vec(&Value::Object(root)).unwrap_or_default())
+    }
+
+    /// Meta's envelope around `change` alone, within `max_bytes`.
+    fn encode(&self, change: impl Serialize, max_bytes: usize) -> Result<Bytes, TooLarge> {
+        envelope::encode(self.object, self.entry, change, max_bytes)
     }
 }
 
@@ -179,21 +282,24 @@ const USER_FIELDS: [&str; 6] = [
     "recipient_user_id",
 ];
 
-/// Trims a batch's `contacts` to those of the item's own user, so one event does not carry
+/// A batch's `contacts` trimmed to those of the item's own user, so one event does not carry
 /// every other user of the batch. When none matches (an unusual payload), all are kept.
-fn keep_own_contacts(contacts: &mut Vec<Value>, item: &Value) {
+fn own_contacts<'a>(contacts: &'a [Value], item: &Value) -> Vec<&'a Value> {
     let names: Vec<&str> = USER_FIELDS
         .iter()
         .filter_map(|f| str_field(item, f))
         .collect();
-    let own = |contact: &Value| {
+    let own = |contact: &&Value| {
         ["wa_id", "user_id"]
             .iter()
             .filter_map(|f| str_field(contact, f))
             .any(|id| names.contains(&id))
     };
-    if contacts.iter().any(own) {
-        contacts.retain(own);
+    let mine: Vec<&Value> = contacts.iter().filter(own).collect();
+    if mine.is_empty() {
+        contacts.iter().collect()
+    } else {
+        mine
     }
 }
 
@@ -369,6 +475,68 @@ mod tests {
             2,
             "no match: all kept"
         );
+    }
+
+    /// `n` statuses of one change whose `value` also holds `shared`, a key of its own.
+    fn batch(n: usize, shared: &str) -> String {
+        let statuses: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"id":"wamid.{i}","status":"read","recipient_id":"{i}"}}"#))
+            .collect();
+        format!(
+            r#"{{"object":"o","entry":[{{"id":"9","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"5"}},"shared":"{shared}","statuses":[{}]}}}}]}}]}}"#,
+            statuses.join(",")
+        )
+    }
+
+    #[test]
+    fn the_parts_a_change_shares_are_not_copied_into_every_items_event() {
+        let events = split(&verified(&batch(3, &"x".repeat(100_000))));
+        assert_eq!(events.len(), 3);
+        for event in &events {
+            assert!(event.payload.len() < 300, "{}", event.payload.len());
+            let json: Value = serde_json::from_slice(&event.payload).unwrap();
+            let value = &json["entry"][0]["changes"][0]["value"];
+            assert_eq!(value["metadata"]["phone_number_id"], "5");
+            assert_eq!(value["messaging_product"], "whatsapp");
+            assert!(value.get("shared").is_none());
+        }
+    }
+
+    fn within(body: &str, max_items: usize, max_event_bytes: usize) -> Split {
+        let limits = Limits {
+            max_items,
+            max_event_bytes,
+        };
+        split_within(&verified(body), limits)
+    }
+
+    #[test]
+    fn a_delivery_past_the_item_cap_is_one_oversize_event_holding_its_raw_bytes() {
+        let body = batch(5, "");
+        assert_eq!(within(&body, 5, 1024).events.len(), 5);
+        let over = within(&body, 4, 1024);
+        assert_eq!(over.oversize, Some(Oversize::Items));
+        assert_eq!(over.events.len(), 1);
+        assert_eq!(over.events[0].kind.to_string(), "other:oversize");
+        assert_eq!(over.events[0].payload, body.as_bytes());
+        assert_eq!(over.events[0].id, within(&body, 4, 1024).events[0].id);
+    }
+
+    #[test]
+    fn a_delivery_with_an_event_past_the_byte_cap_is_one_oversize_event() {
+        let body = batch(2, "");
+        let largest = split(&verified(&body))
+            .iter()
+            .map(|e| e.payload.len())
+            .max()
+            .unwrap();
+        assert!(within(&body, 10, largest).oversize.is_none());
+        let over = within(&body, 10, largest - 1);
+        assert_eq!(over.oversize, Some(Oversize::EventBytes));
+        assert_eq!(over.events.len(), 1);
+        assert_eq!(over.events[0].payload, body.as_bytes());
+        let other = r#"{"object":"o","entry":[{"changes":[{"field":"account_update","value":{"x":"0123456789"}}]}]}"#;
+        assert_eq!(within(other, 10, 40).oversize, Some(Oversize::EventBytes));
     }
 
     #[test]
