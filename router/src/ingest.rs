@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::calls::{updates, Calling};
 use crate::domain::clock::now_millis;
@@ -13,10 +14,10 @@ use crate::domain::delivery::{NewDelivery, NewEvent};
 use crate::domain::event::{EventId, EventKind};
 use crate::fanout::routes::Routes;
 use crate::fanout::Wakers;
-use crate::meta::events;
+use crate::meta::events::{self, Limits};
 use crate::meta::signature::{self, AppSecret, SignatureError, VerifiedDelivery};
 use crate::store::{Store, StoreError};
-use crate::telemetry::Metrics;
+use crate::telemetry::{event_label, Metrics};
 
 /// What a stored delivery held.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -64,6 +65,42 @@ impl WebhookAuth {
     }
 }
 
+/// How much webhook work is taken on at once, and how much one delivery may become.
+pub struct WebhookLimits {
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
+    /// Past these a delivery is kept whole, as one `other:oversize` event.
+    pub delivery: Limits,
+}
+
+impl WebhookLimits {
+    pub fn new(max_in_flight: usize, delivery: Limits) -> Self {
+        Self {
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            delivery,
+        }
+    }
+}
+
+/// A webhook under way: one of the `max_webhooks_in_flight` places, held while its body
+/// is read and stored, and given back when dropped.
+pub struct InFlight {
+    _permit: OwnedSemaphorePermit,
+    gauge: prometheus::IntGauge,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+/// Every place for a webhook is taken.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} webhooks are already being taken; try again")]
+pub struct Full(usize);
+
 /// Why a webhook was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -79,6 +116,8 @@ enum Outcome {
     Accepted,
     BadSignature,
     TooLarge,
+    BodyTimeout,
+    Busy,
     StoreError,
 }
 
@@ -88,6 +127,8 @@ impl Outcome {
             Outcome::Accepted => "accepted",
             Outcome::BadSignature => "bad_signature",
             Outcome::TooLarge => "too_large",
+            Outcome::BodyTimeout => "body_timeout",
+            Outcome::Busy => "busy",
             Outcome::StoreError => "store_error",
         }
     }
@@ -97,6 +138,7 @@ impl Outcome {
 #[derive(Clone)]
 pub struct Ingest {
     pub auth: Arc<WebhookAuth>,
+    pub limits: Arc<WebhookLimits>,
     pub store: Arc<dyn Store>,
     pub routes: Routes,
     pub wakers: Wakers,
@@ -116,6 +158,33 @@ impl Ingest {
     /// Counts a body refused for its size before it was read in full.
     pub fn refused_too_large(&self) {
         self.count(Outcome::TooLarge);
+    }
+
+    /// Counts a body that did not arrive before its deadline.
+    pub fn timed_out(&self) {
+        self.count(Outcome::BodyTimeout);
+    }
+
+    /// Takes one of the places for a webhook under way, or says they are all taken (then
+    /// nothing is read or stored, and Meta sends the delivery again later).
+    pub fn admit(&self) -> Result<InFlight, Full> {
+        match self.limits.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => {
+                self.metrics.webhooks_in_flight.inc();
+                Ok(InFlight {
+                    _permit: permit,
+                    gauge: self.metrics.webhooks_in_flight.clone(),
+                })
+            }
+            Err(_) => {
+                self.count(Outcome::Busy);
+                tracing::warn!(
+                    limit = self.limits.max_in_flight,
+                    "webhook refused: too many in flight"
+                );
+                Err(Full(self.limits.max_in_flight))
+            }
+        }
     }
 
     /// Checks the signature of a webhook's raw bytes, then takes it as [`Ingest::receive`]
@@ -149,7 +218,20 @@ impl Ingest {
     /// Returns once the delivery, its events and every job they owe are durable.
     #[tracing::instrument(name = "ingest", skip_all, fields(bytes = delivery.body().len()))]
     pub async fn receive(&self, delivery: VerifiedDelivery) -> Result<Receipt, StoreError> {
-        let events: Vec<NewEvent> = events::split(&delivery)
+        let split = events::split_within(&delivery, self.limits.delivery);
+        if let Some(why) = split.oversize {
+            self.metrics
+                .oversize_deliveries
+                .with_label_values(&[why.label()])
+                .inc();
+            tracing::warn!(
+                reason = why.label(),
+                limits = ?self.limits.delivery,
+                "delivery too large to split: kept whole as one other:oversize event"
+            );
+        }
+        let events: Vec<NewEvent> = split
+            .events
             .into_iter()
             .map(|event| NewEvent {
                 routes: self
@@ -189,11 +271,13 @@ impl Ingest {
             events: Vec::with_capacity(summary.len()),
         };
         for ((id, kind), duplicate) in summary.into_iter().zip(&recorded.duplicates) {
-            let kind = kind.to_string();
-            self.metrics.events.with_label_values(&[&kind]).inc();
+            self.metrics
+                .events
+                .with_label_values(&[event_label(&kind)])
+                .inc();
             receipt.events.push(ReceivedEvent {
                 id: id.to_string(),
-                kind,
+                kind: kind.to_string(),
                 duplicate: *duplicate,
             });
         }

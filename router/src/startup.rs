@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context;
 use tokio::task::JoinHandle;
@@ -24,7 +25,7 @@ use crate::fanout::admin::Deliveries;
 use crate::fanout::routes::Routes;
 use crate::fanout::{self, Wakers};
 use crate::http;
-use crate::ingest::{Ingest, WebhookAuth};
+use crate::ingest::{Ingest, WebhookAuth, WebhookLimits};
 use crate::meta::graph::GraphClient;
 use crate::state::AppState;
 use crate::store::sqlite::OpenMode;
@@ -80,6 +81,10 @@ impl Application {
                 verify_token: meta.verify_token.clone(),
                 max_body_bytes: server.max_body_bytes,
             }),
+            limits: Arc::new(WebhookLimits::new(
+                server.max_webhooks_in_flight,
+                server.delivery_limits,
+            )),
             store: store.clone(),
             routes: routes.clone(),
             wakers: wakers.clone(),
@@ -105,6 +110,7 @@ impl Application {
             state,
             server.static_dir.clone(),
             server.https(),
+            server.body_timeout,
         )?;
         Ok(Self {
             port,
@@ -160,12 +166,16 @@ fn serve(
     state: web::Data<AppState>,
     static_dir: PathBuf,
     https: bool,
+    body_timeout: Duration,
 ) -> anyhow::Result<(u16, Server)> {
     let listener =
         TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
     let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(move |req, next| {
+                http::deadline::enforce(body_timeout, req, next)
+            }))
             .wrap(http::headers::security_headers(https))
             .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(state.clone())
@@ -174,6 +184,10 @@ fn serve(
     // Pushes to agents are small frames one way; with Nagle's algorithm each would wait
     // for the delayed ACK of the one before.
     .tcp_nodelay(true)
+    // A request's head must arrive within this, its body within `body_timeout` (408 for
+    // either), and an idle kept-alive connection is closed after KEEP_ALIVE.
+    .client_request_timeout(HEAD_TIMEOUT.min(body_timeout))
+    .keep_alive(KEEP_ALIVE)
     // Signals are handled in `run_until_stopped`, which closes agents' sockets first.
     .disable_signals()
     .listen(listener)?
@@ -186,6 +200,11 @@ fn serve(
     );
     Ok((port, server))
 }
+
+/// How long a request's head may take to arrive (actix's default).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a kept-alive connection may sit idle between requests (actix's default).
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// The work that runs beside the server until `shutdown`: one delivery worker per route,
 /// the sweep of silent calls and the prune of old deliveries; and, once, the replay of

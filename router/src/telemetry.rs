@@ -1,10 +1,12 @@
 //! Logs (structured `tracing`) and Prometheus metrics.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+
+use crate::domain::event::{EventKind, Kind};
 
 /// Installs the global subscriber: JSON lines when `SWITCHBOARD_LOG_FORMAT=json`, readable
 /// text otherwise; the level from `RUST_LOG` (default `info`). Logs go to stderr.
@@ -30,10 +32,15 @@ pub fn init() {
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// Webhook deliveries by outcome: accepted, bad_signature, too_large, store_error.
+    /// Webhook deliveries by outcome: accepted, bad_signature, too_large, body_timeout,
+    /// busy, store_error.
     pub deliveries: IntCounterVec,
-    /// Events by `kind:detail`, duplicates included.
+    /// Events by `kind:detail` from a closed set ([`event_label`]), duplicates included.
     pub events: IntCounterVec,
+    /// Deliveries kept whole as one `other:oversize` event, by reason: items, event_bytes.
+    pub oversize_deliveries: IntCounterVec,
+    /// Webhook bodies being read or stored now.
+    pub webhooks_in_flight: IntGauge,
     /// Events already stored when they arrived again (Meta's retries and duplicates).
     pub duplicate_events: IntCounter,
     /// Forward attempts by route and outcome: delivered, retry, failed.
@@ -58,6 +65,19 @@ impl Metrics {
         let events = IntCounterVec::new(
             Opts::new("events_total", "Events split out of deliveries, by kind"),
             &["kind"],
+        )
+        .expect("valid metric");
+        let oversize_deliveries = IntCounterVec::new(
+            Opts::new(
+                "oversize_deliveries_total",
+                "Deliveries too large to split, kept whole as one other:oversize event, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let webhooks_in_flight = IntGauge::new(
+            "webhooks_in_flight",
+            "Webhook bodies being read or stored now",
         )
         .expect("valid metric");
         let duplicate_events = IntCounter::new(
@@ -89,6 +109,8 @@ impl Metrics {
         for collector in [
             Box::new(deliveries.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(events.clone()),
+            Box::new(oversize_deliveries.clone()),
+            Box::new(webhooks_in_flight.clone()),
             Box::new(duplicate_events.clone()),
             Box::new(forwards.clone()),
             Box::new(forward_seconds.clone()),
@@ -102,6 +124,8 @@ impl Metrics {
             registry,
             deliveries,
             events,
+            oversize_deliveries,
+            webhooks_in_flight,
             duplicate_events,
             forwards,
             forward_seconds,
@@ -119,6 +143,85 @@ impl Metrics {
         String::from_utf8(buffer).unwrap_or_default()
     }
 }
+
+/// The `kind` label of `events_total` for an event: its `kind:detail` when the detail is
+/// one Meta documents, else `kind:other`. Details come from Meta's payloads, so a label per
+/// new string would let a sender make series without end; the set is closed instead.
+pub fn event_label(event: &EventKind) -> &'static str {
+    let (known, other): (&[&'static str], &'static str) = match event.kind {
+        Kind::Message => (&MESSAGE_LABELS, "message:other"),
+        Kind::CallPermissionReply => (
+            &[
+                "call_permission_reply:accept",
+                "call_permission_reply:reject",
+            ],
+            "call_permission_reply:other",
+        ),
+        Kind::MessageStatus => (&MESSAGE_STATUS_LABELS, "message_status:other"),
+        Kind::Call => (&["call:connect", "call:terminate"], "call:other"),
+        Kind::CallStatus => (
+            &[
+                "call_status:ringing",
+                "call_status:accepted",
+                "call_status:rejected",
+            ],
+            "call_status:other",
+        ),
+        Kind::Other => (&OTHER_LABELS, "other:other"),
+    };
+    known
+        .iter()
+        .find(|label| label.split_once(':').map(|(_, detail)| detail) == Some(&event.detail))
+        .copied()
+        .unwrap_or(other)
+}
+
+/// Meta's message types.
+const MESSAGE_LABELS: [&str; 16] = [
+    "message:audio",
+    "message:button",
+    "message:contacts",
+    "message:document",
+    "message:image",
+    "message:interactive",
+    "message:location",
+    "message:order",
+    "message:reaction",
+    "message:request_welcome",
+    "message:sticker",
+    "message:system",
+    "message:text",
+    "message:unknown",
+    "message:unsupported",
+    "message:video",
+];
+
+const MESSAGE_STATUS_LABELS: [&str; 6] = [
+    "message_status:sent",
+    "message_status:delivered",
+    "message_status:read",
+    "message_status:failed",
+    "message_status:played",
+    "message_status:deleted",
+];
+
+/// The router's own `other` details and the webhook fields of a WhatsApp Business Account.
+const OTHER_LABELS: [&str; 14] = [
+    "other:unparsed",
+    "other:oversize",
+    "other:messages",
+    "other:calls",
+    "other:account_alerts",
+    "other:account_update",
+    "other:account_review_update",
+    "other:business_capability_update",
+    "other:message_template_status_update",
+    "other:message_template_quality_update",
+    "other:phone_number_name_update",
+    "other:phone_number_quality_update",
+    "other:security",
+    "other:template_category_update",
+];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -157,5 +260,41 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_details_are_their_own_label_and_unknown_ones_count_as_other() {
+        for (event, label) in [
+            ("message:text", "message:text"),
+            ("message_status:read", "message_status:read"),
+            ("call_status:ringing", "call_status:ringing"),
+            ("other:oversize", "other:oversize"),
+            ("message:a-brand-new-type", "message:other"),
+            ("message_status:x1", "message_status:other"),
+            ("call:ring", "call:other"),
+            ("call_permission_reply:maybe", "call_permission_reply:other"),
+            ("call_status:", "call_status:other"),
+            ("other:some_future_field", "other:other"),
+        ] {
+            let kind = EventKind::parse(event).expect("a kind");
+            assert_eq!(event_label(&kind), label, "{event}");
+        }
+    }
+
+    #[test]
+    fn every_label_names_the_kind_of_its_event() {
+        for kind in Kind::ALL {
+            for detail in [
+                "text", "read", "connect", "accept", "ringing", "unparsed", "?",
+            ] {
+                let label = event_label(&EventKind::new(kind, detail));
+                assert_eq!(label.split_once(':').map(|(k, _)| k), Some(kind.as_str()));
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@ use self::raw::RawSettings;
 use crate::agents::auth::Agents;
 use crate::calls::PermissionRequestStyle;
 use crate::fanout::routes::Routes;
+use crate::meta::events::Limits as DeliveryLimits;
 use crate::meta::signature::AppSecret;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,12 @@ pub struct ServerSettings {
     pub max_websockets: usize,
     /// Origins besides `public_url`'s allowed to open the WebSocket.
     pub allowed_origins: Vec<String>,
+    /// How long a request's body may take to arrive after its head.
+    pub body_timeout: Duration,
+    /// Webhook bodies being read or stored at once.
+    pub max_webhooks_in_flight: usize,
+    /// How much one delivery may split into.
+    pub delivery_limits: DeliveryLimits,
 }
 
 impl ServerSettings {

@@ -11,7 +11,9 @@ use super::raw::{
     OneOrMany, RawAgent, RawCalls, RawMeta, RawRoute, RawServer, RawSettings, RawTemplate,
 };
 use super::safety::{exposure, refuse_published, Secrets};
-use super::{CallSettings, ConfigError, MetaSettings, ServerSettings, Settings, TurnSettings};
+use super::{
+    CallSettings, ConfigError, DeliveryLimits, MetaSettings, ServerSettings, Settings, TurnSettings,
+};
 use crate::agents::auth::{AgentEntry, Agents};
 use crate::calls::PermissionRequestStyle;
 use crate::domain::agent::Agent;
@@ -74,6 +76,7 @@ fn server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
     if raw.max_body_bytes == 0 {
         return Err(invalid("server.max_body_bytes", "must be above zero"));
     }
+    check_webhook_limits(&raw)?;
     Ok(ServerSettings {
         listen,
         public_url,
@@ -83,7 +86,35 @@ fn server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
         retention: raw.retention,
         max_websockets: raw.max_websockets,
         allowed_origins: raw.allowed_origins,
+        body_timeout: raw.body_timeout,
+        max_webhooks_in_flight: raw.max_webhooks_in_flight,
+        delivery_limits: DeliveryLimits {
+            max_items: raw.max_delivery_items,
+            max_event_bytes: raw.max_event_bytes,
+        },
     })
+}
+
+/// The longest a body may take to arrive: Meta sends a delivery in well under a second.
+const MAX_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn check_webhook_limits(raw: &RawServer) -> Result<(), ConfigError> {
+    if raw.body_timeout.is_zero() || raw.body_timeout > MAX_BODY_TIMEOUT {
+        return Err(invalid(
+            "server.body_timeout",
+            "must be above zero and at most 30s",
+        ));
+    }
+    for (key, value) in [
+        ("server.max_webhooks_in_flight", raw.max_webhooks_in_flight),
+        ("server.max_delivery_items", raw.max_delivery_items),
+        ("server.max_event_bytes", raw.max_event_bytes),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, "must be above zero"));
+        }
+    }
+    Ok(())
 }
 
 fn calls(raw: RawCalls) -> Result<CallSettings, ConfigError> {

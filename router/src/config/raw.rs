@@ -47,6 +47,35 @@ pub struct RawServer {
     /// Origins besides `public_url`'s allowed to open the WebSocket.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// How long a request's body may take to arrive after its head (at most 30 s).
+    #[serde(default = "default_body_timeout", deserialize_with = "duration")]
+    pub body_timeout: Duration,
+    /// Webhook bodies being read or stored at once; more are answered `503`.
+    #[serde(default = "default_max_webhooks_in_flight")]
+    pub max_webhooks_in_flight: usize,
+    /// The most events one delivery may split into; a larger one is kept whole.
+    #[serde(default = "default_max_delivery_items")]
+    pub max_delivery_items: usize,
+    /// The most bytes one event's payload may take; past it the delivery is kept whole.
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: usize,
+}
+
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_max_webhooks_in_flight() -> usize {
+    64
+}
+
+/// Meta batches up to 1,000 updates in one delivery.
+fn default_max_delivery_items() -> usize {
+    1000
+}
+
+fn default_max_event_bytes() -> usize {
+    64 * 1024
 }
 
 fn default_retention() -> Duration {

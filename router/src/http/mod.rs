@@ -10,6 +10,7 @@ pub mod admin;
 pub mod agents;
 pub mod auth;
 pub mod calls;
+pub mod deadline;
 pub mod error;
 pub mod headers;
 pub mod health;

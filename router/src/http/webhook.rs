@@ -6,6 +6,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::deadline;
 use super::error::ApiError;
 use crate::meta::signature::SIGNATURE_HEADER;
 use crate::state::AppState;
@@ -56,13 +57,23 @@ async fn receive(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let ingest = &state.ingest;
+    // Held until the delivery is stored (or refused): bodies in flight are bounded.
+    let _in_flight = ingest
+        .admit()
+        .map_err(|full| ApiError::Busy(full.to_string()))?;
     let body = match read_limited(&req, payload, ingest.auth.max_body_bytes).await {
         Ok(body) => body,
-        Err(e) => {
-            if matches!(e, ApiError::PayloadTooLarge(_)) {
-                ingest.refused_too_large();
-            }
-            return Err(e);
+        Err(Unread::TooLarge(limit)) => {
+            ingest.refused_too_large();
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        Err(Unread::Late) => {
+            // The deadline middleware answers 408 for it.
+            ingest.timed_out();
+            return Err(ApiError::BadRequest("the body arrived too late".into()));
+        }
+        Err(Unread::Broken(e)) => {
+            return Err(ApiError::BadRequest(format!("cannot read the body: {e}")))
         }
     };
     let header = req
@@ -73,26 +84,39 @@ async fn receive(
     Ok(HttpResponse::Ok().json(receipt))
 }
 
+/// Why a body was not read whole.
+enum Unread {
+    TooLarge(usize),
+    /// Its deadline passed (`http/deadline.rs`).
+    Late,
+    Broken(actix_web::error::PayloadError),
+}
+
 /// Reads the body, refusing it as soon as it passes `limit` (or says it will).
 async fn read_limited(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
-) -> Result<bytes::Bytes, ApiError> {
+) -> Result<bytes::Bytes, Unread> {
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return Err(ApiError::PayloadTooLarge(limit));
+        return Err(Unread::TooLarge(limit));
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            if deadline::is_deadline(&e) {
+                Unread::Late
+            } else {
+                Unread::Broken(e)
+            }
+        })?;
         if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+            return Err(Unread::TooLarge(limit));
         }
         body.extend_from_slice(&chunk);
     }

@@ -10,5 +10,6 @@ mod graph;
 mod headers;
 mod health;
 mod helpers;
+mod limits;
 mod start_up;
 mod webhook;
