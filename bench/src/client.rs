@@ -84,7 +84,7 @@ impl Connection {
     /// sending and reading.
     pub async fn post(&mut self, body: &SignedBody) -> Outcome {
         match tokio::time::timeout(self.timeout, self.exchange(body)).await {
-            Ok(Ok(status)) => Outcome::Response(status),
+            Ok(Ok((status, _))) => Outcome::Response(status),
             Ok(Err(error)) => {
                 self.sender = None;
                 Outcome::Error(error)
@@ -97,7 +97,16 @@ impl Connection {
         }
     }
 
-    async fn exchange(&mut self, body: &SignedBody) -> anyhow::Result<StatusCode> {
+    /// Sends one signed webhook and returns the answer's status and body, within the timeout.
+    pub async fn post_reading(&mut self, body: &SignedBody) -> anyhow::Result<(StatusCode, Bytes)> {
+        let answer = tokio::time::timeout(self.timeout, self.exchange(body)).await;
+        if !matches!(answer, Ok(Ok(_))) {
+            self.sender = None;
+        }
+        answer.map_err(|_| anyhow::anyhow!("no answer within {:?}", self.timeout))?
+    }
+
+    async fn exchange(&mut self, body: &SignedBody) -> anyhow::Result<(StatusCode, Bytes)> {
         let mut sender = match self.sender.take() {
             Some(sender) => sender,
             None => self.connect().await?,
@@ -114,14 +123,15 @@ impl Connection {
             .context("building request")?;
         let response = sender.send_request(request).await.context("sending")?;
         let status = response.status();
-        // Drain the body so the connection can carry the next request.
-        response
+        // Read the body whole, so the connection can carry the next request.
+        let answer = response
             .into_body()
             .collect()
             .await
-            .context("reading response body")?;
+            .context("reading response body")?
+            .to_bytes();
         self.sender = Some(sender);
-        Ok(status)
+        Ok((status, answer))
     }
 
     async fn connect(&self) -> anyhow::Result<SendRequest<Full<Bytes>>> {

@@ -6,8 +6,11 @@
 //!   webhook-to-WebSocket latency and any push an agent did not get;
 //! - `sockets`: holds idle agent sockets open, for the router's memory per connection;
 //! - `sink`: a delivery consumer that answers 200 and counts, for fan-out throughput;
-//! - `rss`: a process's resident memory (and CPU time).
+//! - `rss`: a process's resident memory (and CPU time);
+//! - `amplify`: posts deliveries of 1,000 status items sharing one 2 MB value, and reports
+//!   the answer time and the router's peak memory.
 
+mod amplify;
 mod bodies;
 mod client;
 #[cfg(test)]
@@ -26,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
+use crate::amplify::{AmplifyOptions, Shape};
 use crate::bodies::Mix;
 use crate::ingest::{IngestOptions, Load};
 use crate::push::PushOptions;
@@ -55,6 +59,40 @@ enum Command {
     Sink(SinkArgs),
     /// Print VmRSS and VmHWM of a process, in KiB, and its CPU seconds.
     Rss(RssArgs),
+    /// Post deliveries whose status items share one large value; report answer times and
+    /// the router's memory.
+    Amplify(AmplifyArgs),
+}
+
+#[derive(Args)]
+struct AmplifyArgs {
+    /// The router's webhook endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8080/webhook")]
+    url: String,
+    /// Meta app secret the router checks `X-Hub-Signature-256` with.
+    #[arg(long, default_value = "test-app-secret")]
+    secret: String,
+    /// The router's process id, for its VmRSS and VmHWM before and after.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Where the delivery's bulk sits.
+    #[arg(long, value_enum, default_value_t = Shape::Extra)]
+    shape: Shape,
+    /// Status items in each delivery.
+    #[arg(long, default_value_t = 1000)]
+    items: usize,
+    /// Each delivery's size in bytes, about.
+    #[arg(long, default_value_t = 2_000_000)]
+    bytes: usize,
+    /// Deliveries posted one after another, each with new ids.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// Seconds before an unanswered delivery counts as an error.
+    #[arg(long, value_parser = seconds, default_value = "60")]
+    timeout: Duration,
+    /// Also print the report as one JSON line, last.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -235,6 +273,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sockets(args) => sockets(args),
         Command::Sink(args) => sink(args),
         Command::Rss(args) => rss(args),
+        Command::Amplify(args) => amplify(args),
     }
 }
 
@@ -321,6 +360,26 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<()> {
     println!("{report}");
     if args.json {
         println!("{}", report.to_json());
+    }
+    Ok(())
+}
+
+fn amplify(args: AmplifyArgs) -> anyhow::Result<()> {
+    let options = AmplifyOptions {
+        url: args.url,
+        secret: args.secret,
+        pid: args.pid,
+        shape: args.shape,
+        items: args.items,
+        bytes: args.bytes,
+        repeat: args.repeat,
+        timeout: args.timeout,
+        run_id: run_id(),
+    };
+    let report = runtime(1)?.block_on(amplify::run(options))?;
+    println!("{report}");
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
     }
     Ok(())
 }
