@@ -1,7 +1,6 @@
 //! Building the application: store, routes, workers and the HTTP server, on any port.
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,14 +11,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::agents::auth::Access;
+use crate::agents::auth::{Access, Agents, AllowedOrigins};
 use crate::agents::dialer::{DialerSettings, TurnMint};
-use crate::agents::hub::Hub;
+use crate::agents::hub::{Hub, HubLimits};
+use crate::agents::revocation::Revocations;
 use crate::agents::session::SessionKey;
-use crate::agents::socket::AllowedOrigins;
+use crate::agents::throttle::LoginThrottle;
 use crate::calls::Calling;
 use crate::config::{CallSettings, MetaSettings, ServerSettings, Settings};
-use crate::domain::clock::now_millis;
+use crate::domain::clock::{now_millis, now_secs};
 use crate::domain::delivery::Pruned;
 use crate::fanout::admin::Deliveries;
 use crate::fanout::routes::Routes;
@@ -54,10 +54,16 @@ impl Application {
         } = settings;
         let sqlite = SqliteStore::open(&server.data_dir, OpenMode::Server)?;
         let store: Arc<dyn Store> = Arc::new(sqlite.clone());
-        let session_key = SessionKey::load_or_create(&server.data_dir)?;
         let metrics = Metrics::new();
         let shutdown = CancellationToken::new();
-        let hub = Hub::new(server.max_websockets, shutdown.child_token());
+        let hub = Hub::new(
+            HubLimits {
+                max_connections: server.max_websockets,
+                max_per_agent: server.max_websockets_per_agent,
+            },
+            shutdown.child_token(),
+        );
+        let access = access(&server, agents, &store, &hub).await?;
         let calling = Calling::new(
             store.clone(),
             graph_client(&meta, calls.graph_timeout)?,
@@ -95,23 +101,14 @@ impl Application {
             ingest,
             deliveries: Deliveries::new(store.clone(), routes, wakers),
             calling,
-            access: Access {
-                agents,
-                sessions: session_key,
-            },
+            access,
             dialer: dialer_settings(&server, &meta, &calls),
             hub,
-            origins: AllowedOrigins(server.origins()),
+            sockets: server.websocket_limits,
             store,
             metrics,
         });
-        let (port, server) = serve(
-            server.listen,
-            state,
-            server.static_dir.clone(),
-            server.https(),
-            server.body_timeout,
-        )?;
+        let (port, server) = serve(&server, state)?;
         Ok(Self {
             port,
             server,
@@ -158,16 +155,16 @@ impl Application {
     }
 }
 
-/// Binds `address` and starts serving the API, the webhook and the dialer, every answer
-/// with the security headers (HSTS too when the public URL is `https`); the bound port and
+/// Binds `server.listen` and starts serving the API, the webhook and the dialer, every
+/// answer with the security headers (HSTS too when the public URL is `https`), every
+/// request's client resolved first (through `server.trusted_proxies`); the bound port and
 /// the running server.
-fn serve(
-    address: SocketAddr,
-    state: web::Data<AppState>,
-    static_dir: PathBuf,
-    https: bool,
-    body_timeout: Duration,
-) -> anyhow::Result<(u16, Server)> {
+fn serve(server: &ServerSettings, state: web::Data<AppState>) -> anyhow::Result<(u16, Server)> {
+    let address = server.listen;
+    let static_dir = server.static_dir.clone();
+    let https = server.https();
+    let body_timeout = server.body_timeout;
+    let proxies = server.trusted_proxies.clone();
     let listener =
         TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
     let port = listener.local_addr()?.port();
@@ -178,6 +175,10 @@ fn serve(
             }))
             .wrap(http::headers::security_headers(https))
             .wrap(TracingLogger::<RequestSpan>::new())
+            .wrap(from_fn({
+                let proxies = proxies.clone();
+                move |req, next| http::auth::resolve_client(proxies.clone(), req, next)
+            }))
             .app_data(state.clone())
             .configure(|cfg| http::configure(cfg, &static_dir))
     })
@@ -238,6 +239,27 @@ fn spawn_background(
         shutdown.clone(),
     )));
     Ok(workers)
+}
+
+/// Who may use the API: the agents, their sessions (the signing key in the data
+/// directory, the revocations in the store), the sign-in throttle and the dialer's origins.
+async fn access(
+    server: &ServerSettings,
+    agents: Agents,
+    store: &Arc<dyn Store>,
+    hub: &Hub,
+) -> anyhow::Result<Access> {
+    let revocations = Revocations::load(store.clone(), hub.clone(), now_secs())
+        .await
+        .context("cannot read the revoked sessions")?;
+    Ok(Access {
+        agents,
+        sessions: SessionKey::load_or_create(&server.data_dir)?,
+        revocations,
+        throttle: LoginThrottle::new(server.login_throttle),
+        session_lifetime: server.session_lifetime,
+        origins: AllowedOrigins(server.origins()),
+    })
 }
 
 /// The Graph API client for the configured business number.

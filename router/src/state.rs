@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::agents::auth::Access;
 use crate::agents::dialer::DialerSettings;
 use crate::agents::hub::Hub;
-use crate::agents::socket::AllowedOrigins;
+use crate::agents::socket::SocketLimits;
 use crate::calls::Calling;
 use crate::fanout::admin::Deliveries;
 use crate::ingest::Ingest;
@@ -19,13 +19,14 @@ pub struct AppState {
     pub deliveries: Deliveries,
     /// The calling control plane.
     pub calling: Calling,
-    /// Who may use the API, and their sessions.
+    /// Who may use the API and from where, and their sessions.
     pub access: Access,
     /// What the dialer is configured with.
     pub dialer: DialerSettings,
     /// Agents' WebSockets.
     pub hub: Hub,
-    pub origins: AllowedOrigins,
+    /// What one agent WebSocket may send, and how long a send may wait for it.
+    pub sockets: SocketLimits,
     /// For readiness checks.
     pub store: Arc<dyn Store>,
     pub metrics: Metrics,

@@ -1,10 +1,17 @@
-//! Agent identity: a token whose SHA-256 is in the configuration.
+//! Agent identity: a token whose SHA-256 is in the configuration, or a session cookie made
+//! from one at sign-in; and the origins a cookie may be used from.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::session::SessionKey;
+use super::revocation::Revocations;
+use super::session::{SessionKey, SessionRef};
+use super::throttle::{Attempt, LoginThrottle};
 use crate::domain::agent::Agent;
+use crate::store::StoreError;
 
 /// One configured agent: who it is, and the SHA-256 of its token (never the token).
 pub struct AgentEntry {
@@ -59,11 +66,17 @@ impl Agents {
     }
 }
 
-/// Who may use the API: the configured agents and the key their browser sessions are
-/// signed with.
+/// Who may use the API: the configured agents, the key their browser sessions are signed
+/// with, the sessions ended early, the sign-in throttle and the origins of the dialer's
+/// pages.
 pub struct Access {
     pub agents: Agents,
     pub sessions: SessionKey,
+    pub revocations: Revocations,
+    pub throttle: LoginThrottle,
+    /// How long a session lasts from sign-in.
+    pub session_lifetime: Duration,
+    pub origins: AllowedOrigins,
 }
 
 /// What a request carries to say who it is.
@@ -75,29 +88,138 @@ pub enum Credential<'a> {
     Session(&'a str),
 }
 
+/// Who is asking, and the session they ride if they came with the cookie.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub agent: Agent,
+    /// `None` for a bearer token: it is no session, and nothing ends it but the
+    /// configuration.
+    pub session: Option<SessionRef>,
+}
+
+/// A session made at sign-in: the agent, the cookie's value, and the session it names.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub agent: Agent,
+    pub cookie: String,
+    pub session: SessionRef,
+}
+
 impl Access {
-    /// The agent a credential names, if it is valid at `now` (Unix seconds).
-    pub fn identify(&self, credential: Credential<'_>, now: i64) -> Option<Agent> {
+    /// Who a credential names, if it is valid at `now` (Unix seconds).
+    pub fn identify(&self, credential: Credential<'_>, now: i64) -> Option<Caller> {
         match credential {
-            Credential::Bearer(token) => self.agents.authenticate(token),
+            Credential::Bearer(token) => Some(Caller {
+                agent: self.agents.authenticate(token)?,
+                session: None,
+            }),
             Credential::Session(value) => {
-                let (name, generation) = self.sessions.verify(value, now)?;
+                let claims = self.sessions.verify(value, now)?;
                 // The configuration is the truth: an agent removed from it, or given a new
                 // token, loses its sessions.
-                if self.agents.generation(&name).as_deref() != Some(generation.as_str()) {
+                if self.agents.generation(&claims.agent).as_deref()
+                    != Some(claims.generation.as_str())
+                {
                     return None;
                 }
-                self.agents.named(&name)
+                if self.revocations.is_revoked(&claims.session.id) {
+                    return None;
+                }
+                Some(Caller {
+                    agent: self.agents.named(&claims.agent)?,
+                    session: Some(claims.session),
+                })
             }
         }
     }
 
-    /// Signs an agent in by token: the agent and a session value valid until `expires`.
-    pub fn sign_in(&self, token: &str, expires: i64) -> Option<(Agent, String)> {
-        let agent = self.agents.authenticate(token)?;
-        let generation = self.agents.generation(&agent.name).unwrap_or_default();
-        let session = self.sessions.issue(&agent.name, &generation, expires);
-        Some((agent, session))
+    /// Signs an agent in by token from `client` at `now` (Unix seconds): a new session,
+    /// unless the token is wrong or the address has failed too often lately. Failures are
+    /// logged with the address, never the token.
+    pub fn sign_in(&self, client: IpAddr, token: &str, now: i64) -> Attempt<SignedIn> {
+        let lifetime = i64::try_from(self.session_lifetime.as_secs()).unwrap_or(i64::MAX);
+        let attempt = self.throttle.attempt(client, Instant::now(), || {
+            let agent = self.agents.authenticate(token)?;
+            let generation = self.agents.generation(&agent.name).unwrap_or_default();
+            let expires = now.saturating_add(lifetime);
+            let (cookie, session) = self.sessions.issue(&agent.name, &generation, expires);
+            Some(SignedIn {
+                agent,
+                cookie,
+                session,
+            })
+        });
+        match &attempt {
+            Attempt::Accepted(signed_in) => {
+                tracing::info!(agent = %signed_in.agent.name, %client, "agent signed in");
+            }
+            Attempt::Refused => {
+                tracing::warn!(%client, "sign-in failed: the token matches no agent");
+            }
+            Attempt::Throttled(throttled) => tracing::warn!(
+                %client,
+                retry_after_s = throttled.retry_after.as_secs(),
+                "sign-in refused unchecked: too many failures from this address"
+            ),
+        }
+        attempt
+    }
+
+    /// Ends `caller`'s session for good, if it came with one: its cookie stops working
+    /// here and after a restart, and its open sockets close.
+    pub async fn sign_out(&self, caller: &Caller, now: i64) -> Result<(), StoreError> {
+        let Some(session) = &caller.session else {
+            return Ok(());
+        };
+        self.revocations.revoke(session, now).await?;
+        tracing::info!(agent = %caller.agent.name, "agent signed out");
+        Ok(())
+    }
+}
+
+/// The origins the dialer's pages are served from: `public_url`'s and
+/// `server.allowed_origins`.
+pub struct AllowedOrigins(pub Vec<String>);
+
+/// A request whose `Origin` may not use the credential it carries.
+#[derive(Debug, thiserror::Error)]
+pub enum ForeignOrigin {
+    #[error(
+        "a request signed in with the session cookie must come from the dialer's own origin; \
+         this one has no Origin header"
+    )]
+    Missing,
+    #[error("the origin `{0}` may not use this server's sessions or sockets")]
+    NotAllowed(String),
+}
+
+impl AllowedOrigins {
+    pub fn allows(&self, origin: &str) -> bool {
+        self.0.iter().any(|allowed| allowed == origin)
+    }
+
+    /// A request that rides the cookie, where that matters (an unsafe method, or the
+    /// WebSocket): its `Origin` must be one of ours. Browsers send `Origin` on every such
+    /// request, same-origin or cross-origin, so one without it did not come from the
+    /// dialer's page and is refused too.
+    pub fn check_cookie(&self, origin: Option<&str>) -> Result<(), ForeignOrigin> {
+        match origin {
+            None => Err(ForeignOrigin::Missing),
+            Some(origin) if self.allows(origin) => Ok(()),
+            Some(origin) => Err(ForeignOrigin::NotAllowed(origin.to_owned())),
+        }
+    }
+
+    /// A request with no ambient credential (a bearer token, or none yet at sign-in):
+    /// clients that are not browsers send no `Origin`, but a page that sent one must be
+    /// ours.
+    pub fn check_present(&self, origin: Option<&str>) -> Result<(), ForeignOrigin> {
+        match origin {
+            Some(origin) if !self.allows(origin) => {
+                Err(ForeignOrigin::NotAllowed(origin.to_owned()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -124,6 +246,25 @@ mod tests {
         assert_eq!(before.generation("asha"), again.generation("asha"));
         assert_ne!(before.generation("asha"), after.generation("asha"));
         assert_eq!(after.generation("nobody"), None);
+    }
+
+    #[test]
+    fn the_cookie_needs_an_allowed_origin_and_a_token_only_no_foreign_one() {
+        let origins = AllowedOrigins(vec!["https://dial.example".into()]);
+        assert!(origins.check_cookie(Some("https://dial.example")).is_ok());
+        for refused in [None, Some("https://evil.example"), Some("null"), Some("")] {
+            assert!(origins.check_cookie(refused).is_err(), "{refused:?}");
+        }
+        // Ports and sibling subdomains are other origins.
+        assert!(origins
+            .check_cookie(Some("https://dial.example:8443"))
+            .is_err());
+        assert!(origins
+            .check_cookie(Some("https://x.dial.example"))
+            .is_err());
+        assert!(origins.check_present(None).is_ok());
+        assert!(origins.check_present(Some("https://dial.example")).is_ok());
+        assert!(origins.check_present(Some("https://evil.example")).is_err());
     }
 
     #[test]

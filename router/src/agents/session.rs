@@ -1,6 +1,8 @@
 //! Browser sessions: after `POST /api/login`, an `HttpOnly`, `SameSite=Strict` cookie
-//! naming the agent and its expiry, signed with a key kept in the data directory (so
-//! sessions survive a restart and no secret needs configuring).
+//! naming the agent, its token's generation, its expiry and a random session id, signed
+//! with a key kept in the data directory (so sessions survive a restart and no secret
+//! needs configuring). The id is what signing out revokes
+//! ([`super::revocation::Revocations`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -13,8 +15,29 @@ use rand::RngCore;
 use sha2::Sha256;
 
 pub const COOKIE: &str = "switchboard_session";
-/// An agent signs in once per working day.
-pub const LIFETIME_SECS: i64 = 12 * 3600;
+
+/// What a valid session cookie says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub agent: String,
+    /// The agent's token when the session was made ([`crate::agents::auth::Agents::generation`]).
+    pub generation: String,
+    pub session: SessionRef,
+}
+
+/// One session: its id, and when it ends (Unix seconds) unless it is revoked first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    pub id: String,
+    pub expires: i64,
+}
+
+/// A new random session id: 16 bytes, URL-safe base64.
+fn new_session_id() -> String {
+    let mut id = [0u8; 16];
+    rand::rng().fill_bytes(&mut id);
+    URL_SAFE_NO_PAD.encode(id)
+}
 
 #[derive(Clone)]
 pub struct SessionKey([u8; 32]);
@@ -61,32 +84,42 @@ impl SessionKey {
         mac
     }
 
-    /// The cookie value for `agent`, valid until `expires` (Unix seconds). `generation`
-    /// names the agent's token (see [`crate::agents::auth::Agents::generation`]): when the
-    /// token is replaced in the configuration, sessions made with the old one end.
-    pub fn issue(&self, agent: &str, generation: &str, expires: i64) -> String {
+    /// A new session for `agent`, valid until `expires` (Unix seconds): the cookie value
+    /// and the session it stands for. `generation` names the agent's token (see
+    /// [`crate::agents::auth::Agents::generation`]): when the token is replaced in the
+    /// configuration, sessions made with the old one end.
+    pub fn issue(&self, agent: &str, generation: &str, expires: i64) -> (String, SessionRef) {
+        let id = new_session_id();
         let payload = format!(
-            "{}.{}.{expires}",
+            "{}.{}.{expires}.{id}",
             URL_SAFE_NO_PAD.encode(agent),
             URL_SAFE_NO_PAD.encode(generation)
         );
         let tag = URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes());
-        format!("{payload}.{tag}")
+        (format!("{payload}.{tag}"), SessionRef { id, expires })
     }
 
-    /// The agent a cookie names and its token generation, if the signature holds and it
-    /// has not expired.
-    pub fn verify(&self, value: &str, now: i64) -> Option<(String, String)> {
+    /// What a cookie says, if its signature holds and it has not expired at `now`.
+    pub fn verify(&self, value: &str, now: i64) -> Option<Claims> {
         let (payload, tag) = value.rsplit_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         self.mac(payload).verify_slice(&tag).ok()?;
         let mut parts = payload.split('.');
-        let (agent, generation, expires) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || expires.parse::<i64>().ok()? <= now {
+        let (agent, generation, expires, id) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let expires = expires.parse::<i64>().ok()?;
+        if parts.next().is_some() || expires <= now || id.is_empty() {
             return None;
         }
         let text = |part: &str| String::from_utf8(URL_SAFE_NO_PAD.decode(part).ok()?).ok();
-        Some((text(agent)?, text(generation)?))
+        Some(Claims {
+            agent: text(agent)?,
+            generation: text(generation)?,
+            session: SessionRef {
+                id: id.to_owned(),
+                expires,
+            },
+        })
     }
 }
 
@@ -97,16 +130,31 @@ mod tests {
     #[test]
     fn a_session_names_its_agent_until_it_expires() {
         let key = SessionKey::fixed([7; 32]);
-        let cookie = key.issue("asha", "g1", 1_000);
-        assert_eq!(key.verify(&cookie, 999), Some(("asha".into(), "g1".into())));
+        let (cookie, session) = key.issue("asha", "g1", 1_000);
+        let claims = key.verify(&cookie, 999).unwrap();
+        assert_eq!(
+            (claims.agent.as_str(), claims.generation.as_str()),
+            ("asha", "g1")
+        );
+        assert_eq!(claims.session, session);
+        assert_eq!(session.expires, 1_000);
         assert_eq!(key.verify(&cookie, 1_000), None);
+    }
+
+    #[test]
+    fn every_sign_in_is_a_session_of_its_own() {
+        let key = SessionKey::fixed([7; 32]);
+        let (_, first) = key.issue("asha", "g1", 1_000);
+        let (_, second) = key.issue("asha", "g1", 1_000);
+        assert_ne!(first.id, second.id);
+        assert_eq!(first.id.len(), 22, "16 random bytes");
     }
 
     #[test]
     fn a_forged_or_altered_session_is_refused() {
         let key = SessionKey::fixed([7; 32]);
-        let cookie = key.issue("asha", "g1", 1_000);
-        let other = SessionKey::fixed([8; 32]).issue("asha", "g1", 1_000);
+        let (cookie, _) = key.issue("asha", "g1", 1_000);
+        let (other, _) = SessionKey::fixed([8; 32]).issue("asha", "g1", 1_000);
         assert_eq!(key.verify(&other, 0), None);
         let promoted = cookie.replacen(
             &URL_SAFE_NO_PAD.encode("asha"),
@@ -115,6 +163,15 @@ mod tests {
         );
         assert_eq!(key.verify(&promoted, 0), None);
         assert_eq!(key.verify("garbage", 0), None);
+        // A cookie from before sessions had ids, signed with the right key, names no
+        // session that could be revoked: refused.
+        let old = format!(
+            "{}.{}.1000",
+            URL_SAFE_NO_PAD.encode("asha"),
+            URL_SAFE_NO_PAD.encode("g1")
+        );
+        let tag = URL_SAFE_NO_PAD.encode(key.mac(&old).finalize().into_bytes());
+        assert_eq!(key.verify(&format!("{old}.{tag}"), 0), None);
     }
 
     #[test]

@@ -17,7 +17,10 @@ use secrecy::SecretString;
 use switchboard_protocol::api::IceServer;
 
 use self::raw::RawSettings;
+use crate::agents::address::TrustedProxies;
 use crate::agents::auth::Agents;
+use crate::agents::socket::SocketLimits;
+use crate::agents::throttle::ThrottleSettings;
 use crate::calls::PermissionRequestStyle;
 use crate::fanout::routes::Routes;
 use crate::meta::events::Limits as DeliveryLimits;
@@ -62,7 +65,8 @@ pub struct ServerSettings {
     pub retention: Duration,
     /// The most agent WebSockets open at once.
     pub max_websockets: usize,
-    /// Origins besides `public_url`'s allowed to open the WebSocket.
+    /// Origins besides `public_url`'s allowed to open the WebSocket and use the session
+    /// cookie.
     pub allowed_origins: Vec<String>,
     /// How long a request's body may take to arrive after its head.
     pub body_timeout: Duration,
@@ -70,6 +74,16 @@ pub struct ServerSettings {
     pub max_webhooks_in_flight: usize,
     /// How much one delivery may split into.
     pub delivery_limits: DeliveryLimits,
+    /// Whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// How long a browser session lasts from sign-in.
+    pub session_lifetime: Duration,
+    /// Failed sign-ins allowed per client address.
+    pub login_throttle: ThrottleSettings,
+    /// The most WebSockets one agent may have open at once.
+    pub max_websockets_per_agent: usize,
+    /// What one agent WebSocket may send, and how long a send may wait for it.
+    pub websocket_limits: SocketLimits,
 }
 
 impl ServerSettings {
@@ -78,7 +92,8 @@ impl ServerSettings {
         self.public_url.origin().ascii_serialization()
     }
 
-    /// Every origin a page may open the WebSocket from: `public_url`'s, then the others.
+    /// Every origin a page may open the WebSocket from, or use the session cookie from:
+    /// `public_url`'s, then the others.
     pub fn origins(&self) -> Vec<String> {
         std::iter::once(self.public_origin())
             .chain(self.allowed_origins.iter().cloned())

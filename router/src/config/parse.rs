@@ -14,7 +14,10 @@ use super::safety::{exposure, refuse_published, Secrets};
 use super::{
     CallSettings, ConfigError, DeliveryLimits, MetaSettings, ServerSettings, Settings, TurnSettings,
 };
+use crate::agents::address::{Network, TrustedProxies};
 use crate::agents::auth::{AgentEntry, Agents};
+use crate::agents::socket::SocketLimits;
+use crate::agents::throttle::ThrottleSettings;
 use crate::calls::PermissionRequestStyle;
 use crate::domain::agent::Agent;
 use crate::domain::route::{EventSelector, RouteName};
@@ -77,6 +80,8 @@ fn server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
         return Err(invalid("server.max_body_bytes", "must be above zero"));
     }
     check_webhook_limits(&raw)?;
+    check_agent_limits(&raw)?;
+    let trusted_proxies = trusted_proxies(&raw.trusted_proxies)?;
     Ok(ServerSettings {
         listen,
         public_url,
@@ -92,7 +97,75 @@ fn server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
             max_items: raw.max_delivery_items,
             max_event_bytes: raw.max_event_bytes,
         },
+        trusted_proxies,
+        session_lifetime: raw.session_lifetime,
+        login_throttle: ThrottleSettings {
+            max_failures: raw.max_failed_logins,
+            window: raw.failed_login_window,
+        },
+        max_websockets_per_agent: raw.max_websockets_per_agent,
+        websocket_limits: SocketLimits {
+            max_frame_bytes: raw.websocket_max_frame_bytes,
+            max_messages: raw.websocket_max_messages,
+            message_window: raw.websocket_message_window,
+            send_timeout: raw.websocket_send_timeout,
+        },
     })
+}
+
+/// The longest a session may last: a stolen cookie is good for at most this long.
+const MAX_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+
+fn check_agent_limits(raw: &RawServer) -> Result<(), ConfigError> {
+    if raw.session_lifetime.is_zero() || raw.session_lifetime > MAX_SESSION_LIFETIME {
+        return Err(invalid(
+            "server.session_lifetime",
+            "must be above zero and at most 30 days",
+        ));
+    }
+    for (key, value) in [
+        ("server.failed_login_window", raw.failed_login_window),
+        (
+            "server.websocket_message_window",
+            raw.websocket_message_window,
+        ),
+        ("server.websocket_send_timeout", raw.websocket_send_timeout),
+    ] {
+        if value.is_zero() {
+            return Err(invalid(key, "must be above zero"));
+        }
+    }
+    for (key, value) in [
+        ("server.max_failed_logins", raw.max_failed_logins),
+        (
+            "server.max_websockets_per_agent",
+            raw.max_websockets_per_agent,
+        ),
+        (
+            "server.websocket_max_frame_bytes",
+            raw.websocket_max_frame_bytes,
+        ),
+        (
+            "server.websocket_max_messages",
+            raw.websocket_max_messages as usize,
+        ),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, "must be above zero"));
+        }
+    }
+    Ok(())
+}
+
+fn trusted_proxies(raw: &[String]) -> Result<TrustedProxies, ConfigError> {
+    let networks = raw
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            Network::parse(text).map_err(|e| invalid(format!("server.trusted_proxies[{i}]"), e))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(TrustedProxies::new(networks))
 }
 
 /// The longest a body may take to arrive: Meta sends a delivery in well under a second.

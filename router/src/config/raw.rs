@@ -59,6 +59,73 @@ pub struct RawServer {
     /// The most bytes one event's payload may take; past it the delivery is kept whole.
     #[serde(default = "default_max_event_bytes")]
     pub max_event_bytes: usize,
+    /// Proxies (IP addresses or CIDR networks) whose `X-Forwarded-For` names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// How long a browser session lasts from sign-in.
+    #[serde(default = "default_session_lifetime", deserialize_with = "duration")]
+    pub session_lifetime: Duration,
+    /// Failed sign-ins one client address may make within `failed_login_window`.
+    #[serde(default = "default_max_failed_logins")]
+    pub max_failed_logins: usize,
+    #[serde(default = "default_failed_login_window", deserialize_with = "duration")]
+    pub failed_login_window: Duration,
+    /// The most WebSockets one agent may have open at once.
+    #[serde(default = "default_max_websockets_per_agent")]
+    pub max_websockets_per_agent: usize,
+    /// The largest WebSocket frame a client may send.
+    #[serde(default = "default_websocket_max_frame_bytes")]
+    pub websocket_max_frame_bytes: usize,
+    /// WebSocket messages a client may send per `websocket_message_window`.
+    #[serde(default = "default_websocket_max_messages")]
+    pub websocket_max_messages: u32,
+    #[serde(
+        default = "default_websocket_message_window",
+        deserialize_with = "duration"
+    )]
+    pub websocket_message_window: Duration,
+    /// How long one send to a WebSocket may wait for the client to drain.
+    #[serde(
+        default = "default_websocket_send_timeout",
+        deserialize_with = "duration"
+    )]
+    pub websocket_send_timeout: Duration,
+}
+
+/// An agent signs in once per working day.
+fn default_session_lifetime() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+
+fn default_max_failed_logins() -> usize {
+    10
+}
+
+fn default_failed_login_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+/// A few tabs and devices of one agent; not enough for one token to crowd out the rest.
+fn default_max_websockets_per_agent() -> usize {
+    5
+}
+
+/// The dialer sends only pongs; 16 KiB leaves room without buffering much.
+fn default_websocket_max_frame_bytes() -> usize {
+    16 * 1024
+}
+
+/// The dialer sends a pong every 15 s; a hundred a minute is far above any client's need.
+fn default_websocket_max_messages() -> u32 {
+    100
+}
+
+fn default_websocket_message_window() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_websocket_send_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_body_timeout() -> Duration {

@@ -3,6 +3,8 @@
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::agents::auth::ForeignOrigin;
+use crate::agents::hub::HubFull;
 use crate::agents::socket::OpenError;
 use crate::calls::CallingError;
 use crate::domain::clock::now_secs;
@@ -26,8 +28,13 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("this origin may not open the WebSocket")]
-    ForbiddenOrigin,
+    #[error("{0}")]
+    ForbiddenOrigin(String),
+    /// Too many failed sign-ins from one address; it may try again after this many seconds.
+    #[error("too many failed sign-ins from this address; try again in {0} s")]
+    Throttled(u64),
+    #[error("{0}")]
+    TooManySockets(String),
     #[error("{0}")]
     Busy(String),
     #[error("{message}")]
@@ -53,7 +60,9 @@ impl ApiError {
             ApiError::BadSignature(_) => "bad_signature",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden => "forbidden",
-            ApiError::ForbiddenOrigin => "forbidden_origin",
+            ApiError::ForbiddenOrigin(_) => "forbidden_origin",
+            ApiError::Throttled(_) => "throttled",
+            ApiError::TooManySockets(_) => "too_many_sockets",
             ApiError::Busy(_) => "busy",
             ApiError::Calling { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
@@ -70,7 +79,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::BadSignature(_) | ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden | ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
+            ApiError::Throttled(_) | ApiError::TooManySockets(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Calling { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
@@ -93,27 +103,42 @@ impl ResponseError for ApiError {
         // The Display text of 5xx variants is fixed and says nothing internal.
         let mut error = json!({ "code": self.code(), "message": self.to_string() });
         if let ApiError::Calling {
-            meta_code,
-            retry_at,
+            meta_code: Some(code),
             ..
         } = self
         {
-            if let Some(code) = meta_code {
-                error["meta_code"] = json!(code);
-            }
-            if let Some(at) = retry_at {
-                error["retry_at"] = json!(at);
-            }
+            error["meta_code"] = json!(code);
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::Calling {
-            retry_at: Some(at), ..
-        } = self
-        {
-            let wait = (at - now_secs()).max(1);
+        if let Some((at, wait)) = self.retry() {
+            error["retry_at"] = json!(at);
             response.insert_header(("Retry-After", wait.to_string()));
         }
         response.json(json!({ "error": error }))
+    }
+}
+
+impl ApiError {
+    /// When the request may be tried again, if this error says: the time (Unix seconds)
+    /// and the wait from now (seconds, at least 1).
+    fn retry(&self) -> Option<(i64, i64)> {
+        let now = now_secs();
+        match self {
+            ApiError::Calling {
+                retry_at: Some(at), ..
+            } => Some((*at, (at - now).max(1))),
+            ApiError::Throttled(wait) => {
+                let wait = i64::try_from(*wait).unwrap_or(i64::MAX).max(1);
+                Some((now.saturating_add(wait), wait))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<ForeignOrigin> for ApiError {
+    fn from(e: ForeignOrigin) -> Self {
+        ApiError::ForbiddenOrigin(e.to_string())
     }
 }
 
@@ -139,7 +164,8 @@ impl From<IngestError> for ApiError {
 impl From<OpenError> for ApiError {
     fn from(e: OpenError) -> Self {
         match e {
-            OpenError::Full(e) => ApiError::Busy(e.to_string()),
+            OpenError::Full(e @ HubFull::Everyone(_)) => ApiError::Busy(e.to_string()),
+            OpenError::Full(e @ HubFull::Agent { .. }) => ApiError::TooManySockets(e.to_string()),
             OpenError::Calling(e) => e.into(),
         }
     }

@@ -198,9 +198,42 @@ pub trait CallStore: Send + Sync + 'static {
     ) -> Result<i64, StoreError>;
 }
 
-/// A whole backend: deliveries and calls in one store that can say it is up.
+/// A session ended before its time (its agent signed out), remembered until it would have
+/// expired anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedSession {
+    /// The session's id, as its cookie carries it.
+    pub id: String,
+    /// When the session would have expired (Unix seconds): after that its cookie is
+    /// refused anyway, and the revocation may be forgotten.
+    pub expires_at: i64,
+}
+
+/// Agents' sessions that were ended early.
+///
+/// The contract every backend keeps:
+/// - **Durable.** A revocation that returned `Ok` is on disk (or replicated): a restart,
+///   or a crash right after, does not bring the session back.
+/// - **Idempotent.** Revoking a session again is the same revocation; its later expiry
+///   is kept.
+/// - **Kept until expiry.** [`SessionStore::revoked_sessions`] lists a revocation while
+///   `now` is before its `expires_at`; after that the backend may forget it.
+/// - **One truth for every router.** A backend shared by several routers makes a
+///   revocation visible to all of them: each reads the list at start-up, and hears of
+///   later ones through the hub (today's hub is local; a cross-node one carries them).
 #[async_trait]
-pub trait Store: DeliveryStore + CallStore {
+pub trait SessionStore: Send + Sync + 'static {
+    /// Records that a session ended, durably.
+    async fn revoke_session(&self, session: &RevokedSession) -> Result<(), StoreError>;
+
+    /// The sessions revoked that would not have expired by `now` (Unix seconds).
+    async fn revoked_sessions(&self, now: i64) -> Result<Vec<RevokedSession>, StoreError>;
+}
+
+/// A whole backend: deliveries, calls and revoked sessions in one store that can say it
+/// is up.
+#[async_trait]
+pub trait Store: DeliveryStore + CallStore + SessionStore {
     /// Succeeds when the store can serve reads and writes.
     async fn ping(&self) -> Result<(), StoreError>;
 }

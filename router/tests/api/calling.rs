@@ -222,8 +222,10 @@ async fn signing_in_gives_a_session_cookie_that_works_until_signing_out() {
         .await
         .unwrap();
     assert_eq!(me["agent"], "asha");
+    // A browser sends its page's Origin with every POST; one without is refused.
     let out = client
         .post(format!("{}/api/logout", app.address))
+        .header("origin", ORIGIN)
         .send()
         .await
         .unwrap();

@@ -11,5 +11,7 @@ mod headers;
 mod health;
 mod helpers;
 mod limits;
+mod sessions;
+mod sockets;
 mod start_up;
 mod webhook;

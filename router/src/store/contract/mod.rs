@@ -11,6 +11,7 @@
 mod calls;
 mod claims;
 mod recording;
+mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::domain::route::{ForwardMode, RouteName};
 pub(crate) use self::calls::*;
 pub(crate) use self::claims::*;
 pub(crate) use self::recording::*;
+pub(crate) use self::sessions::*;
 
 /// A store under test, with whatever it lives in (a directory, a server).
 pub(crate) trait Backend: Sized {
@@ -81,6 +83,8 @@ macro_rules! store_contract {
             permissions_are_found_by_phone_or_bsuid_and_saved_by_compare_and_set,
             a_permission_saved_under_both_keys_replaces_the_records_each_key_had,
             a_store_that_is_up_answers_a_ping,
+            a_revoked_session_stays_revoked_across_a_restart_until_it_expires,
+            revoking_a_session_again_keeps_its_later_expiry,
         );
     };
     (@each $backend:ty; $($test:ident),* $(,)?) => {

@@ -12,11 +12,13 @@
 //! - `columns`: typed values read out of rows.
 //! - `files`: the data directory and the store's files, owner-only.
 //! - [`calls`]: calls and permissions with versions for compare-and-set ([`CallStore`]).
+//! - [`sessions`]: agents' sessions ended early ([`SessionStore`]).
 
 mod calls;
 mod columns;
 mod deliveries;
 mod files;
+mod sessions;
 mod writer;
 
 use std::fs::File;
@@ -30,7 +32,7 @@ use rusqlite::Connection;
 
 use self::writer::{queue_write, run_checkpoints, run_writer, Write};
 #[cfg(doc)]
-use super::{CallStore, DeliveryStore};
+use super::{CallStore, DeliveryStore, SessionStore};
 use super::{Durability, Store, StoreError};
 
 /// Read connections beside the writer.

@@ -58,3 +58,8 @@ CREATE TABLE IF NOT EXISTS permissions (
     doc          TEXT NOT NULL,
     version      INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS revoked_sessions (
+    id           TEXT PRIMARY KEY,
+    expires_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS revoked_sessions_by_expiry ON revoked_sessions (expires_at);
