@@ -249,6 +249,13 @@ async fn access(
     store: &Arc<dyn Store>,
     hub: &Hub,
 ) -> anyhow::Result<Access> {
+    if server.https() && server.trusted_proxies.is_empty() {
+        tracing::warn!(
+            "server.public_url is https, so a TLS proxy stands in front, but \
+             server.trusted_proxies is empty: every client will seem to be the proxy, and \
+             the sign-in throttle will count them all as one"
+        );
+    }
     let revocations = Revocations::load(store.clone(), hub.clone(), now_secs())
         .await
         .context("cannot read the revoked sessions")?;
