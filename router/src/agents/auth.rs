@@ -189,7 +189,10 @@ pub enum ForeignOrigin {
          this one has no Origin header"
     )]
     Missing,
-    #[error("the origin `{0}` may not use this server's sessions or sockets")]
+    #[error(
+        "the origin `{0}` may not use this server's sessions or sockets \
+         (only public_url's origin and server.allowed_origins may)"
+    )]
     NotAllowed(String),
 }
 

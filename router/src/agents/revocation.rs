@@ -1,6 +1,10 @@
 //! Sessions ended before their time: signing out revokes the session in the store (so it
 //! stays ended across restarts), in memory (so every request can be checked without a
 //! store read), and on the hub (so the session's open sockets close).
+//!
+//! The table in memory is loaded from the store at start-up and grows with this router's
+//! own revocations. Several routers on one shared store would each learn of the others'
+//! revocations only at their next start: a cross-node hub is to carry them as they happen.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
