@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ws::{CallError, EndStatus};
-use crate::User;
+use crate::{CallId, User};
 
 /// `POST /api/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,7 +26,7 @@ pub struct PlaceCall {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallPlaced {
-    pub call_id: String,
+    pub call_id: CallId,
 }
 
 /// `POST /api/calls/{id}/accept`: a complete SDP answer.
@@ -73,7 +73,7 @@ impl CallState {
 /// One call as the call log shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
-    pub call_id: String,
+    pub call_id: CallId,
     pub direction: Direction,
     pub user: User,
     pub state: CallState,

@@ -1,7 +1,7 @@
 //! Meta's Graph API, as far as calling needs it: `/calls`, `/messages`, `/settings`,
 //! `/call_permissions`, and the error envelope every failure comes in.
 
-use crate::CallId;
+use crate::{Bsuid, CallId, WaId};
 use serde::{Deserialize, Serialize};
 
 pub const MESSAGING_PRODUCT: &str = "whatsapp";
@@ -17,10 +17,10 @@ pub struct CallRequest {
     pub messaging_product: String,
     /// The user's phone number (`connect` only). Wins over `recipient` when both are set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
+    pub to: Option<WaId>,
     /// The user's BSUID (`connect` only), when no phone number is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipient: Option<String>,
+    pub recipient: Option<Bsuid>,
     pub action: CallAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_id: Option<CallId>,
@@ -43,7 +43,7 @@ impl CallRequest {
         }
     }
 
-    pub fn connect(to: Option<String>, recipient: Option<String>, offer: String) -> Self {
+    pub fn connect(to: Option<WaId>, recipient: Option<Bsuid>, offer: String) -> Self {
         Self {
             to,
             recipient,
@@ -167,9 +167,9 @@ pub struct MessageRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
+    pub to: Option<WaId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipient: Option<String>,
+    pub recipient: Option<Bsuid>,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,8 +181,8 @@ pub struct MessageRequest {
 impl MessageRequest {
     /// The free-form interactive request (inside a customer-service window).
     pub fn permission_request(
-        to: Option<String>,
-        recipient: Option<String>,
+        to: Option<WaId>,
+        recipient: Option<Bsuid>,
         text: Option<String>,
     ) -> Self {
         Self {
@@ -204,8 +204,8 @@ impl MessageRequest {
 
     /// A template carrying a `call_permission_request` component (works outside the window).
     pub fn permission_template(
-        to: Option<String>,
-        recipient: Option<String>,
+        to: Option<WaId>,
+        recipient: Option<Bsuid>,
         name: String,
         language: String,
     ) -> Self {
@@ -271,9 +271,9 @@ pub struct MessageResponse {
 pub struct MessageContact {
     pub input: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wa_id: Option<String>,
+    pub wa_id: Option<WaId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<Bsuid>,
 }
 
 /// `GET /{version}/{phone_number_id}/call_permissions?user_wa_id=…` (or `recipient=…`).

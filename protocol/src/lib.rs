@@ -18,19 +18,23 @@ pub mod ws;
 
 use serde::{Deserialize, Serialize};
 
-pub use ids::CallId;
+pub use ids::{Bsuid, CallId, WaId};
 
 /// A WhatsApp user as Meta identifies them since April 2026: always a business-scoped
 /// user id (BSUID), a phone number only when Meta may share it, and a username only when
 /// the user adopted one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct User {
-    /// The BSUID, e.g. `US.13491208655302741918`. Empty only for records made before
-    /// Meta sent BSUIDs.
-    #[serde(default)]
-    pub user_id: String,
+    /// The BSUID, e.g. `US.13491208655302741918`. Absent only for records made before
+    /// Meta sent BSUIDs (which stored it as empty text, read here as absent).
+    #[serde(
+        default,
+        deserialize_with = "ids::non_empty",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user_id: Option<Bsuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wa_id: Option<String>,
+    pub wa_id: Option<WaId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,7 +48,8 @@ impl User {
             .as_deref()
             .or(self.username.as_deref())
             .or(self.wa_id.as_deref())
-            .unwrap_or(&self.user_id)
+            .or(self.user_id.as_deref())
+            .unwrap_or_default()
     }
 }
 
@@ -52,8 +57,8 @@ impl User {
 /// a BSUID (`CC.` then alphanumerics, parent BSUIDs with `ENT.`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UserRef {
-    Phone(String),
-    Bsuid(String),
+    Phone(WaId),
+    Bsuid(Bsuid),
 }
 
 impl UserRef {
@@ -61,19 +66,38 @@ impl UserRef {
         let text = text.trim();
         let digits = text.strip_prefix('+').unwrap_or(text);
         if (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(Self::Phone(digits.to_owned()));
+            return Ok(Self::Phone(digits.into()));
         }
         if is_bsuid(text) {
-            return Ok(Self::Bsuid(text.to_owned()));
+            return Ok(Self::Bsuid(text.into()));
         }
         Err(format!(
             "`{text}` is neither a phone number (6-15 digits) nor a WhatsApp user id like US.1349…"
         ))
     }
 
+    /// As Meta's requests take it: a phone number as `to`, a BSUID as `recipient`.
+    pub fn to_and_recipient(&self) -> (Option<WaId>, Option<Bsuid>) {
+        match self {
+            UserRef::Phone(number) => (Some(number.clone()), None),
+            UserRef::Bsuid(id) => (None, Some(id.clone())),
+        }
+    }
+
+    /// The user as far as this reference knows them.
+    pub fn to_user(&self) -> User {
+        let (wa_id, user_id) = self.to_and_recipient();
+        User {
+            user_id,
+            wa_id,
+            ..User::default()
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
-            UserRef::Phone(s) | UserRef::Bsuid(s) => s,
+            UserRef::Phone(number) => number,
+            UserRef::Bsuid(id) => id,
         }
     }
 }
@@ -122,10 +146,19 @@ mod tests {
     #[test]
     fn a_user_without_a_number_is_shown_by_username() {
         let user = User {
-            user_id: "US.1".into(),
+            user_id: Some("US.1".into()),
             username: Some("@pablo".into()),
             ..User::default()
         };
         assert_eq!(user.display_name(), "@pablo");
+    }
+
+    #[test]
+    fn a_stored_user_with_an_empty_id_reads_as_unknown() {
+        let user: User = serde_json::from_str(r#"{"user_id":"","wa_id":"12125550100"}"#).unwrap();
+        assert_eq!(user.user_id, None);
+        assert_eq!(user.wa_id.as_deref(), Some("12125550100"));
+        let written = serde_json::to_string(&user).unwrap();
+        assert_eq!(written, r#"{"wa_id":"12125550100"}"#);
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::User;
+use crate::{Bsuid, CallId, User, WaId};
 
 /// `POST /sim/calls`: the user calls the business. Give `from` (a phone number) for a user
 /// with a visible number, or `user_id` and/or `username` for a user Meta shows without one.
@@ -15,7 +15,7 @@ pub struct PlaceCall {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<Bsuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
 }
@@ -23,7 +23,7 @@ pub struct PlaceCall {
 /// The answer to `POST /sim/calls`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlacedCall {
-    pub call_id: String,
+    pub call_id: CallId,
     pub user: User,
 }
 
@@ -32,10 +32,10 @@ pub struct PlacedCall {
 pub struct UserSetup {
     /// Phone number; absent for a user who shows only a username.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wa_id: Option<String>,
+    pub wa_id: Option<WaId>,
     /// BSUID; derived from the phone number or username when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<Bsuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,7 +90,7 @@ pub enum OnPermissionRequest {
 /// One call as `GET /sim/calls` and `GET /sim/calls/{id}` show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimCall {
-    pub call_id: String,
+    pub call_id: CallId,
     /// `USER_INITIATED` or `BUSINESS_INITIATED`, as in Meta's webhooks.
     pub direction: String,
     pub user: User,

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::{Bsuid, CallId, WaId};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     pub object: String,
@@ -56,11 +58,11 @@ pub struct Contact {
     #[serde(default)]
     pub profile: Profile,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wa_id: Option<String>,
+    pub wa_id: Option<WaId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<Bsuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_user_id: Option<String>,
+    pub parent_user_id: Option<Bsuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -74,11 +76,12 @@ pub struct Profile {
 /// One element of `calls[]`: a `connect` or a `terminate`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Call {
-    pub id: String,
+    pub id: CallId,
+    /// The caller's number: the user's, or the business's display number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
+    pub from: Option<WaId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
+    pub to: Option<WaId>,
     pub event: String,
     #[serde(
         default,
@@ -111,9 +114,9 @@ pub struct Call {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorItem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_user_id: Option<String>,
+    pub from_user_id: Option<Bsuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_user_id: Option<String>,
+    pub to_user_id: Option<Bsuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub biz_opaque_callback_data: Option<String>,
 }
@@ -138,15 +141,15 @@ pub struct Status {
     )]
     pub timestamp: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipient_id: Option<String>,
+    pub recipient_id: Option<WaId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipient_user_id: Option<String>,
+    pub recipient_user_id: Option<Bsuid>,
     #[serde(
         default,
         alias = "parent_recipient_user_id",
         skip_serializing_if = "Option::is_none"
     )]
-    pub recipient_parent_user_id: Option<String>,
+    pub recipient_parent_user_id: Option<Bsuid>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorItem>,
 }
@@ -156,9 +159,9 @@ pub struct Status {
 pub struct Message {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
+    pub from: Option<WaId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_user_id: Option<String>,
+    pub from_user_id: Option<Bsuid>,
     #[serde(
         default,
         deserialize_with = "lenient_time",

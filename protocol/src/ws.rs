@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::User;
+use crate::{CallId, User};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -10,7 +10,7 @@ pub enum ServerEvent {
     /// A user is calling (Meta's user-initiated `connect`, carrying its SDP offer).
     #[serde(rename = "call.incoming")]
     CallIncoming {
-        call_id: String,
+        call_id: CallId,
         user: User,
         /// The business number called.
         to: String,
@@ -18,12 +18,12 @@ pub enum ServerEvent {
     },
     /// Meta's SDP answer to an agent's outgoing call (business-initiated `connect`).
     #[serde(rename = "call.answered")]
-    CallAnswered { call_id: String, sdp: String },
+    CallAnswered { call_id: CallId, sdp: String },
     #[serde(rename = "call.status")]
-    CallStatus { call_id: String, status: CallStatus },
+    CallStatus { call_id: CallId, status: CallStatus },
     #[serde(rename = "call.ended")]
     CallEnded {
-        call_id: String,
+        call_id: CallId,
         status: EndStatus,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         duration: Option<u64>,
@@ -32,7 +32,7 @@ pub enum ServerEvent {
     },
     /// Another agent accepted the incoming call.
     #[serde(rename = "call.claimed")]
-    CallClaimed { call_id: String, agent: String },
+    CallClaimed { call_id: CallId, agent: String },
     #[serde(rename = "permission.updated")]
     PermissionUpdated {
         user: User,

@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use switchboard_protocol::Bsuid;
 
 /// A call id, `wacid.` and base64. URL-safe base64, so an id can sit in a URL path
 /// (`/sim/calls/{id}`, the router's `/api/calls/{id}`) without escaping.
@@ -33,13 +34,13 @@ fn random_base64(len: usize) -> String {
 
 /// The BSUID Meta would give the user with this phone number in this business portfolio:
 /// the country's ISO code, a dot, and 20 digits, stable for the pair.
-pub fn bsuid_for_phone(portfolio: &str, phone: &str) -> String {
-    format!("{}.{}", country_of(phone), digits(portfolio, phone))
+pub fn bsuid_for_phone(portfolio: &str, phone: &str) -> Bsuid {
+    format!("{}.{}", country_of(phone), digits(portfolio, phone)).into()
 }
 
 /// The BSUID of a user known only by username.
-pub fn bsuid_for_username(portfolio: &str, username: &str) -> String {
-    format!("US.{}", digits(portfolio, username))
+pub fn bsuid_for_username(portfolio: &str, username: &str) -> Bsuid {
+    format!("US.{}", digits(portfolio, username)).into()
 }
 
 fn digits(portfolio: &str, who: &str) -> String {

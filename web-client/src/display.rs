@@ -99,13 +99,17 @@ pub fn who(user: &User) -> (String, String) {
     let handle = number.clone().or_else(|| user.username.clone());
     match (&user.name, handle) {
         (Some(name), Some(handle)) => (name.clone(), handle),
-        (Some(name), None) => (name.clone(), user.user_id.clone()),
+        (Some(name), None) => (name.clone(), bsuid_text(user)),
         (None, Some(handle)) if number.is_some() && user.username.is_some() => {
             (user.username.clone().unwrap_or_default(), handle)
         }
         (None, Some(handle)) => (handle, String::new()),
-        (None, None) => (user.user_id.clone(), String::new()),
+        (None, None) => (bsuid_text(user), String::new()),
     }
+}
+
+fn bsuid_text(user: &User) -> String {
+    user.user_id.as_deref().unwrap_or_default().to_owned()
 }
 
 /// `who` as one line: `Asha Verma, +12125550100`.
@@ -119,10 +123,10 @@ pub fn who_line(user: &User) -> String {
 /// What to put in the dial box to call this user again: the number when known, else the
 /// business-scoped user id.
 pub fn dial_target(user: &User) -> String {
-    user.wa_id
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| user.user_id.clone())
+    match &user.wa_id {
+        Some(number) if !number.is_empty() => number.as_str().to_owned(),
+        _ => bsuid_text(user),
+    }
 }
 
 /// Reads what an agent typed into the dial box, forgiving the spaces, dashes, dots and
@@ -188,7 +192,7 @@ mod tests {
     #[test]
     fn a_caller_is_shown_by_name_and_number_or_username() {
         let full = User {
-            user_id: "US.1".into(),
+            user_id: Some("US.1".into()),
             wa_id: Some("12125550100".into()),
             name: Some("Asha Verma".into()),
             username: Some("@asha".into()),
@@ -200,7 +204,7 @@ mod tests {
         };
         assert_eq!(who(&no_number), ("Asha Verma".into(), "@asha".into()));
         let only_id = User {
-            user_id: "US.13491208655302741918".into(),
+            user_id: Some("US.13491208655302741918".into()),
             ..User::default()
         };
         assert_eq!(who_line(&only_id), "US.13491208655302741918");
@@ -216,7 +220,7 @@ mod tests {
     #[test]
     fn calling_back_uses_the_number_or_else_the_user_id() {
         let user = User {
-            user_id: "US.1".into(),
+            user_id: Some("US.1".into()),
             wa_id: Some("12125550100".into()),
             ..User::default()
         };

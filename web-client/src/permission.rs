@@ -105,7 +105,7 @@ pub fn concerns(user: &User, typed: &str) -> bool {
         return false;
     };
     let target = target.as_str();
-    user.wa_id.as_deref() == Some(target) || (!user.user_id.is_empty() && user.user_id == target)
+    user.wa_id.as_deref() == Some(target) || user.user_id.as_deref() == Some(target)
 }
 
 #[cfg(test)]
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn an_update_concerns_the_typed_number_or_user_id() {
         let user = User {
-            user_id: "US.1".into(),
+            user_id: Some("US.1".into()),
             wa_id: Some("12125550100".into()),
             ..User::default()
         };

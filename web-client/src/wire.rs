@@ -15,25 +15,25 @@
 
 use serde::{Deserialize, Deserializer};
 use switchboard_protocol::ws::{CallError, CallStatus, EndStatus, PermissionResponse, ServerEvent};
-use switchboard_protocol::User;
+use switchboard_protocol::{CallId, User};
 
 #[derive(Deserialize)]
 #[serde(remote = "ServerEvent")]
 enum ServerEventMirror {
     #[serde(rename = "call.incoming")]
     CallIncoming {
-        call_id: String,
+        call_id: CallId,
         user: User,
         to: String,
         sdp: String,
     },
     #[serde(rename = "call.answered")]
-    CallAnswered { call_id: String, sdp: String },
+    CallAnswered { call_id: CallId, sdp: String },
     #[serde(rename = "call.status")]
-    CallStatus { call_id: String, status: CallStatus },
+    CallStatus { call_id: CallId, status: CallStatus },
     #[serde(rename = "call.ended")]
     CallEnded {
-        call_id: String,
+        call_id: CallId,
         status: EndStatus,
         #[serde(default)]
         duration: Option<u64>,
@@ -41,7 +41,7 @@ enum ServerEventMirror {
         error: Option<CallError>,
     },
     #[serde(rename = "call.claimed")]
-    CallClaimed { call_id: String, agent: String },
+    CallClaimed { call_id: CallId, agent: String },
     #[serde(rename = "permission.updated")]
     PermissionUpdated {
         user: User,
@@ -80,7 +80,7 @@ mod tests {
 
     fn every_kind_of_event() -> Vec<ServerEvent> {
         let user = User {
-            user_id: "US.1".into(),
+            user_id: Some("US.1".into()),
             wa_id: Some("12125550100".into()),
             name: Some("Asha Verma".into()),
             username: None,

@@ -7,7 +7,7 @@ use switchboard_protocol::ws::{CallError, EndStatus, ServerEvent};
 use switchboard_protocol::CallId;
 use switchboard_protocol::UserRef;
 
-use super::{check_sdp, retry_on_conflict, user_of, Calling, CallingError};
+use super::{check_sdp, retry_on_conflict, Calling, CallingError};
 use crate::domain::call::{self as model, Call};
 use crate::domain::clock::now_secs;
 use crate::domain::push::{Audience, Push};
@@ -25,7 +25,7 @@ impl Calling {
     ) -> Result<CallRecord, CallingError> {
         let target = UserRef::parse(to).map_err(CallingError::Invalid)?;
         check_sdp(offer, "offer")?;
-        let user = user_of(&target);
+        let user = target.to_user();
         let local_id = CallId::from(format!("{}{}", model::LOCAL_PREFIX, uuid::Uuid::new_v4()));
         let now = now_secs();
         let placeholder = Call::dialing(local_id.clone(), user, agent.to_owned(), now);
@@ -110,7 +110,7 @@ impl Calling {
 
     /// Meta says there is no permission: forget any grant we thought we had.
     pub(super) async fn forget_permission(&self, target: &UserRef) {
-        let user = user_of(target);
+        let user = target.to_user();
         let now = now_secs();
         let result = self
             .update_permission(&user, |permission| {

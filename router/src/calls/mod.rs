@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use switchboard_protocol::CallId;
-use switchboard_protocol::{User, UserRef};
+use switchboard_protocol::User;
 
 use crate::domain::call::{self as model, Call, CommandError};
 use crate::domain::clock::now_millis;
@@ -155,9 +155,8 @@ impl Calling {
         &self,
         user: &User,
     ) -> Result<Option<Versioned<Permission>>, StoreError> {
-        let bsuid = (!user.user_id.is_empty()).then_some(user.user_id.as_str());
         self.store
-            .load_permission(user.wa_id.as_deref(), bsuid)
+            .load_permission(user.wa_id.as_ref(), user.user_id.as_ref())
             .await
     }
 
@@ -242,26 +241,12 @@ macro_rules! retry_on_conflict {
 }
 pub(crate) use retry_on_conflict;
 
-pub(super) fn user_of(target: &UserRef) -> User {
-    match target {
-        UserRef::Phone(phone) => User {
-            wa_id: Some(phone.clone()),
-            ..User::default()
-        },
-        UserRef::Bsuid(id) => User {
-            user_id: id.clone(),
-            ..User::default()
-        },
-    }
-}
-
 fn permission_lock_key(user: &User) -> String {
     // Both keys would be better, but one is enough within one process: a user is addressed
     // the same way by one agent's page.
-    if user.user_id.is_empty() {
-        format!("perm:{}", user.wa_id.as_deref().unwrap_or_default())
-    } else {
-        format!("perm:{}", user.user_id)
+    match &user.user_id {
+        Some(id) => format!("perm:{id}"),
+        None => format!("perm:{}", user.wa_id.as_deref().unwrap_or_default()),
     }
 }
 

@@ -5,7 +5,7 @@ use switchboard_protocol::api::PermissionState;
 use switchboard_protocol::graph::MessageRequest;
 use switchboard_protocol::UserRef;
 
-use super::{user_of, Calling, CallingError, PermissionRequestStyle};
+use super::{Calling, CallingError, PermissionRequestStyle};
 use crate::domain::clock::now_secs;
 use crate::domain::permission::{Permission, RequestRefused};
 
@@ -13,7 +13,7 @@ impl Calling {
     /// Sends a call-permission request, within Meta's limits (checked here first).
     pub async fn request_permission(&self, to: &str) -> Result<PermissionState, CallingError> {
         let target = UserRef::parse(to).map_err(CallingError::Invalid)?;
-        let user = user_of(&target);
+        let user = target.to_user();
         let now = now_secs();
         self.update_permission(&user, |permission| {
             permission
@@ -27,10 +27,7 @@ impl Calling {
                 })
         })
         .await?;
-        let (phone, bsuid) = match &target {
-            UserRef::Phone(p) => (Some(p.clone()), None),
-            UserRef::Bsuid(b) => (None, Some(b.clone())),
-        };
+        let (phone, bsuid) = target.to_and_recipient();
         let request = match &self.style {
             PermissionRequestStyle::Interactive { text } => {
                 MessageRequest::permission_request(phone, bsuid, text.clone())
@@ -60,7 +57,7 @@ impl Calling {
     /// The permission state of a user: Meta's current view when Meta answers, else ours.
     pub async fn permission(&self, who: &str) -> Result<PermissionState, CallingError> {
         let target = UserRef::parse(who).map_err(CallingError::Invalid)?;
-        let user = user_of(&target);
+        let user = target.to_user();
         let now = now_secs();
         match self.graph.call_permissions(&target).await {
             Ok(answer) => {

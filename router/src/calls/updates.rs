@@ -6,7 +6,7 @@ use switchboard_protocol::webhook::{
     Call as MetaCall, ChangeValue, Contact, Envelope, ErrorItem, Message, Status,
 };
 use switchboard_protocol::ws::{CallError, CallStatus, PermissionResponse};
-use switchboard_protocol::{CallId, User};
+use switchboard_protocol::{Bsuid, CallId, User, WaId};
 
 use crate::domain::call::CallUpdate;
 use crate::domain::event::{EventKind, Kind};
@@ -42,7 +42,7 @@ pub fn read(kind: &EventKind, payload: &[u8], now: i64) -> Option<Update> {
 
 fn contact_user(contact: Option<&Contact>) -> User {
     contact.map_or_else(User::default, |c| User {
-        user_id: c.user_id.clone().unwrap_or_default(),
+        user_id: c.user_id.clone(),
         wa_id: c.wa_id.clone(),
         name: c.profile.name.clone(),
         username: c.profile.username.clone(),
@@ -52,7 +52,7 @@ fn contact_user(contact: Option<&Contact>) -> User {
 /// The user from the item's own fields, completed from the contact that names the same
 /// user (research §12.9). In a batch, `contacts[0]` may be somebody else: only a contact
 /// whose number or BSUID matches is used, or the only contact there is.
-fn user(value: &ChangeValue, user_id: Option<&String>, phone: Option<&String>) -> User {
+fn user(value: &ChangeValue, user_id: Option<&Bsuid>, phone: Option<&WaId>) -> User {
     let same = |c: &&Contact| {
         (user_id.is_some() && c.user_id.as_ref() == user_id)
             || (phone.is_some() && c.wa_id.as_ref() == phone)
@@ -67,7 +67,7 @@ fn user(value: &ChangeValue, user_id: Option<&String>, phone: Option<&String>) -
         });
     let mut user = contact_user(contact);
     if let Some(id) = user_id {
-        user.user_id.clone_from(id);
+        user.user_id = Some(id.clone());
     }
     if let Some(phone) = phone {
         user.wa_id = Some(phone.clone());
@@ -105,7 +105,7 @@ fn read_call(value: &ChangeValue, call: &MetaCall, now: i64) -> Option<Update> {
             match direction {
                 Direction::Incoming => CallUpdate::IncomingConnect {
                     user,
-                    business_number: call.to.clone(),
+                    business_number: call.to.clone().map(WaId::into_string),
                     offer: sdp,
                     at,
                 },
@@ -222,7 +222,7 @@ mod tests {
             panic!("{updates:?}");
         };
         assert!(call_id.starts_with("wacid."));
-        assert_eq!(user.user_id, "US.10293847561029384756");
+        assert_eq!(user.user_id.as_deref(), Some("US.10293847561029384756"));
         assert_eq!(user.wa_id.as_deref(), Some("12125550100"));
         assert_eq!(user.name.as_deref(), Some("Asha Verma"));
         assert_eq!(business_number.as_deref(), Some("15550783881"));

@@ -77,7 +77,7 @@ impl Call {
 
     pub fn record(&self) -> CallRecord {
         CallRecord {
-            call_id: self.id.as_str().to_owned(),
+            call_id: self.id.clone(),
             direction: self.direction,
             user: self.user.clone(),
             state: self.state,
@@ -121,7 +121,7 @@ impl Call {
                 .meta_sdp
                 .clone()
                 .map(|sdp| ServerEvent::CallIncoming {
-                    call_id: self.id.as_str().to_owned(),
+                    call_id: self.id.clone(),
                     user: self.user.clone(),
                     to: self.business_number.clone().unwrap_or_default(),
                     sdp,
@@ -129,24 +129,24 @@ impl Call {
                 .into_iter()
                 .collect(),
             Direction::Incoming if !mine => vec![ServerEvent::CallClaimed {
-                call_id: self.id.as_str().to_owned(),
+                call_id: self.id.clone(),
                 agent: self.agent.clone().unwrap_or_default(),
             }],
             Direction::Incoming => vec![ServerEvent::CallStatus {
-                call_id: self.id.as_str().to_owned(),
+                call_id: self.id.clone(),
                 status: CallStatus::Accepted,
             }],
             Direction::Outgoing if mine => {
                 let mut events = Vec::new();
                 if let Some(sdp) = &self.meta_sdp {
                     events.push(ServerEvent::CallAnswered {
-                        call_id: self.id.as_str().to_owned(),
+                        call_id: self.id.clone(),
                         sdp: sdp.clone(),
                     });
                 }
                 if let Some(status) = self.status {
                     events.push(ServerEvent::CallStatus {
-                        call_id: self.id.as_str().to_owned(),
+                        call_id: self.id.clone(),
                         status,
                     });
                 }
@@ -158,7 +158,7 @@ impl Call {
 
     pub fn ended_event(&self) -> ServerEvent {
         ServerEvent::CallEnded {
-            call_id: self.id.as_str().to_owned(),
+            call_id: self.id.clone(),
             status: self.end_status.unwrap_or(EndStatus::Failed),
             duration: self.duration,
             error: self.error.clone(),
@@ -168,7 +168,7 @@ impl Call {
 
 /// Fills in what `into` lacks from `seen`; a username or name may change, so the newer wins.
 pub fn merge_user(into: &mut User, seen: &User) {
-    if into.user_id.is_empty() && !seen.user_id.is_empty() {
+    if seen.user_id.is_some() && into.user_id.is_none() {
         into.user_id = seen.user_id.clone();
     }
     if seen.wa_id.is_some() && into.wa_id.is_none() {
@@ -260,7 +260,7 @@ pub fn apply(existing: Option<Call>, id: &CallId, update: &CallUpdate) -> (Call,
                 call.meta_sdp = Some(offer.clone());
                 call.business_number.clone_from(business_number);
                 pushes.push(call.push(ServerEvent::CallIncoming {
-                    call_id: call.id.as_str().to_owned(),
+                    call_id: call.id.clone(),
                     user: call.user.clone(),
                     to: business_number.clone().unwrap_or_default(),
                     sdp: offer.clone(),
@@ -274,7 +274,7 @@ pub fn apply(existing: Option<Call>, id: &CallId, update: &CallUpdate) -> (Call,
                     call.state = CallState::Ringing;
                 }
                 pushes.push(call.push(ServerEvent::CallAnswered {
-                    call_id: call.id.as_str().to_owned(),
+                    call_id: call.id.clone(),
                     sdp: answer.clone(),
                 }));
             }
@@ -342,7 +342,7 @@ fn apply_status(call: &mut Call, status: CallStatus, at: i64) -> Option<Push> {
         CallStatus::Rejected => call.end_status = Some(EndStatus::Rejected),
     }
     Some(call.push(ServerEvent::CallStatus {
-        call_id: call.id.as_str().to_owned(),
+        call_id: call.id.clone(),
         status,
     }))
 }
@@ -449,7 +449,7 @@ pub fn take(call: &mut Call, agent: &str, doing: &'static str) -> Result<Push, C
     Ok(Push {
         audience: Audience::Everyone,
         event: ServerEvent::CallClaimed {
-            call_id: call.id.as_str().to_owned(),
+            call_id: call.id.clone(),
             agent: agent.to_owned(),
         },
     })

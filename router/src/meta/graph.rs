@@ -163,7 +163,7 @@ impl GraphClient {
     /// connect would ring the user twice.
     #[tracing::instrument(skip_all, fields(to = %to))]
     pub async fn connect(&self, to: &UserRef, offer: String) -> Result<CallId, GraphError> {
-        let (phone, bsuid) = split_ref(to);
+        let (phone, bsuid) = UserRef::to_and_recipient(to);
         let request = CallRequest::connect(phone, bsuid, offer);
         let response: ConnectResponse = self
             .send(Method::POST, "calls", Some(&request), Repeat::Never)
@@ -364,13 +364,5 @@ fn refusal(status: StatusCode, bytes: &[u8]) -> GraphError {
             status: status.as_u16(),
             reason: "the body is not Meta's error envelope".into(),
         },
-    }
-}
-
-/// Meta takes a phone number as `to` and a BSUID as `recipient`.
-fn split_ref(user: &UserRef) -> (Option<String>, Option<String>) {
-    match user {
-        UserRef::Phone(phone) => (Some(phone.clone()), None),
-        UserRef::Bsuid(id) => (None, Some(id.clone())),
     }
 }

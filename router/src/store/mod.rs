@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 pub use sqlite::SqliteStore;
 
-use switchboard_protocol::CallId;
+use switchboard_protocol::{Bsuid, CallId, WaId};
 
 use crate::domain::call::Call;
 use crate::domain::clock::Millis;
@@ -185,8 +185,8 @@ pub trait CallStore: Send + Sync + 'static {
     /// both.
     async fn load_permission(
         &self,
-        phone: Option<&str>,
-        bsuid: Option<&str>,
+        phone: Option<&WaId>,
+        bsuid: Option<&Bsuid>,
     ) -> Result<Option<Versioned<Permission>>, StoreError>;
 
     /// Writes a permission record if still at `version` (`None`: a new record, `Conflict`

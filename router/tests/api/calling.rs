@@ -31,7 +31,7 @@ async fn an_incoming_call_rings_every_agent_and_its_end_reaches_them_all() {
             panic!("expected call.incoming");
         };
         assert!(call_id.starts_with("wacid."));
-        assert_eq!(user.user_id, "US.10293847561029384756");
+        assert_eq!(user.user_id.as_deref(), Some("US.10293847561029384756"));
         assert_eq!(user.name.as_deref(), Some("Asha Verma"));
         assert_eq!(to, "15550783881");
         assert!(sdp.contains("a=ice-lite"));

@@ -160,11 +160,11 @@ pub fn outbound_message(body: &[u8]) -> Result<OutboundMessage, GraphApiError> {
     }
     let request: MessageRequest = typed(object)?;
     let user = callee(request.to.as_deref(), request.recipient.as_deref())?;
-    let input = request
-        .to
-        .clone()
-        .or_else(|| request.recipient.clone())
-        .unwrap_or_default();
+    let input = match (&request.to, &request.recipient) {
+        (Some(number), _) => number.to_string(),
+        (None, Some(id)) => id.to_string(),
+        (None, None) => String::new(),
+    };
     let asks_call_permission = match request.kind.as_str() {
         "interactive" => {
             let interactive = request

@@ -16,10 +16,11 @@ use switchboard_protocol::sim::{
     CallState, MediaReport, PlaceCall, PlacedCall, SimCall, UserSetup,
 };
 use switchboard_protocol::webhook::ErrorItem;
-use switchboard_protocol::{User, UserRef};
+use switchboard_protocol::{Bsuid, User, UserRef, WaId};
 use tokio::sync::watch;
 
 use super::error::{ControlError, PlatformError};
+use super::users::UserRecord;
 use super::{Platform, State};
 use crate::clock::{now_ms, now_secs};
 use crate::ids::new_call_id;
@@ -95,6 +96,8 @@ struct Ended {
 pub(super) struct CallRecord {
     id: String,
     direction: Direction,
+    /// Whom the call is with, as the simulator keeps its users.
+    user_id: Bsuid,
     user: User,
     state: watch::Sender<CallState>,
     created_at_ms: i64,
@@ -108,11 +111,12 @@ pub(super) struct CallRecord {
 }
 
 impl CallRecord {
-    fn new(id: String, direction: Direction, user: User) -> Self {
+    fn new(id: String, direction: Direction, with: &UserRecord) -> Self {
         Self {
             id,
             direction,
-            user,
+            user_id: with.id.clone(),
+            user: with.user.clone(),
             state: watch::Sender::new(CallState::Ringing),
             created_at_ms: now_ms(),
             answered_at_ms: None,
@@ -150,7 +154,7 @@ impl CallRecord {
     fn view(&self) -> SimCall {
         let answered = self.answered_at_ms.is_some();
         SimCall {
-            call_id: self.id.clone(),
+            call_id: self.id.as_str().into(),
             direction: self.direction.as_str().into(),
             user: self.user.clone(),
             state: self.state(),
@@ -193,10 +197,10 @@ fn sdp_refused(error: MediaError) -> PlatformError {
 }
 
 impl State {
-    fn live_call_with(&self, user_id: &str) -> bool {
+    fn live_call_with(&self, user_id: &Bsuid) -> bool {
         self.calls
             .values()
-            .any(|call| call.is_live() && call.user.user_id == user_id)
+            .any(|call| call.is_live() && call.user_id == *user_id)
     }
 
     fn live_calls(&self) -> usize {
@@ -305,11 +309,10 @@ impl Platform {
                 return Err(PlatformError::NoCallPermission);
             }
             user.check_connected_call_limit(now)?;
-            let user = user.user.clone();
-            if state.live_call_with(&user.user_id) {
+            let mut call = CallRecord::new(call_id.clone(), Direction::BusinessInitiated, user);
+            if state.live_call_with(&call.user_id) {
                 return Err(PlatformError::DuplicateCall);
             }
-            let mut call = CallRecord::new(call_id.clone(), Direction::BusinessInitiated, user);
             call.biz_opaque_callback_data = request.biz_opaque_callback_data;
             // Inserted before the media is set up, so a second connect to this user fails
             // with 138003 even while this one is still being set up.
@@ -423,7 +426,7 @@ impl Platform {
             call.biz_opaque_callback_data = biz_opaque_callback_data;
         }
         call.state.send_replace(CallState::Accepted);
-        let user_id = call.user.user_id.clone();
+        let user_id = call.user_id.clone();
         if let Some(user) = state.users.get_mut(&user_id) {
             user.call_connected(now / 1000, false);
         }
@@ -464,23 +467,19 @@ impl Platform {
                 ));
             }
             let setup = user_setup_for_call(request)?;
-            let user = state
+            let caller = state
                 .users
                 .setup(setup, &people, now)
-                .map_err(ControlError::BadRequest)?
-                .user
-                .clone();
-            if state.live_call_with(&user.user_id) {
+                .map_err(ControlError::BadRequest)?;
+            let call = CallRecord::new(call_id.clone(), Direction::UserInitiated, caller);
+            if state.live_call_with(&call.user_id) {
                 return Err(ControlError::Conflict(format!(
                     "user {} is already on a call",
-                    user.user_id
+                    call.user_id
                 )));
             }
-            state.insert_call(CallRecord::new(
-                call_id.clone(),
-                Direction::UserInitiated,
-                user.clone(),
-            ));
+            let user = call.user.clone();
+            state.insert_call(call);
             user
         };
         let setup = async {
@@ -505,7 +504,10 @@ impl Platform {
             call.peer = Some(Arc::clone(&peer));
             if !call.is_live() {
                 tokio::spawn(async move { peer.close().await });
-                return Ok(PlacedCall { call_id, user });
+                return Ok(PlacedCall {
+                    call_id: call_id.into(),
+                    user,
+                });
             }
             let session = SdpSession {
                 sdp_type: SdpType::Offer,
@@ -520,7 +522,10 @@ impl Platform {
         };
         tracing::info!(call_id, "user-initiated call offered");
         tokio::spawn(self.clone().drive(call_id.clone(), state_changes));
-        Ok(PlacedCall { call_id, user })
+        Ok(PlacedCall {
+            call_id: call_id.into(),
+            user,
+        })
     }
 
     /// The user hangs up (`POST /sim/calls/{id}/hangup`).
@@ -596,7 +601,7 @@ impl Platform {
             state
                 .calls
                 .get(call_id)
-                .and_then(|call| state.users.get(&call.user.user_id))
+                .and_then(|call| state.users.get(&call.user_id))
                 .map_or(OnCall::Answer, |user| user.on_call)
         };
         match on_call {
@@ -637,7 +642,7 @@ impl Platform {
             .envelopes
             .call_status(&call.facts(), "ACCEPTED", now / 1000);
         self.inner.webhooks.send(accepted);
-        let user_id = call.user.user_id.clone();
+        let user_id = call.user_id.clone();
         if let Some(user) = state.users.get_mut(&user_id) {
             user.call_connected(now / 1000, true);
         }
@@ -699,7 +704,7 @@ fn user_setup_for_call(request: PlaceCall) -> Result<UserSetup, ControlError> {
         ));
     }
     Ok(UserSetup {
-        wa_id: request.from,
+        wa_id: request.from.map(WaId::from),
         user_id: request.user_id,
         name: request.name,
         username: request.username,

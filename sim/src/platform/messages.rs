@@ -40,10 +40,7 @@ impl Platform {
             self.inner.webhooks.send(sent);
         }
         // Meta returns `wa_id` for phone sends and `user_id` for BSUID-only sends.
-        let (wa_id, user_id) = match &message.user {
-            UserRef::Phone(phone) => (Some(phone.clone()), None),
-            UserRef::Bsuid(id) => (None, Some(id.clone())),
-        };
+        let (wa_id, user_id) = message.user.to_and_recipient();
         let contact = MessageContact {
             input: message.input.clone(),
             wa_id,

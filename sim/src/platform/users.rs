@@ -10,7 +10,7 @@ use switchboard_protocol::graph::{
     ActionLimit, CallPermissionsResponse, Permission, PermissionAction, MESSAGING_PRODUCT,
 };
 use switchboard_protocol::sim::{OnCall, OnPermissionRequest, PermissionGrant, SimUser, UserSetup};
-use switchboard_protocol::{is_bsuid, User, UserRef};
+use switchboard_protocol::{is_bsuid, Bsuid, User, UserRef, WaId};
 
 use super::error::PlatformError;
 use crate::config::UserDefaults;
@@ -30,6 +30,9 @@ pub enum Grant {
 
 #[derive(Debug, Clone)]
 pub struct UserRecord {
+    /// The user's BSUID: every simulated user has one, as every user of Meta's has.
+    pub id: Bsuid,
+    /// What the webhooks show of the user; its `user_id` is `id`.
     pub user: User,
     pub grant: Grant,
     pub on_call: OnCall,
@@ -41,13 +44,15 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
-    fn new(user: User, defaults: &UserDefaults, now: i64, temporary: i64) -> Self {
+    fn new(id: Bsuid, mut user: User, defaults: &UserDefaults, now: i64, temporary: i64) -> Self {
+        user.user_id = Some(id.clone());
         let grant = match defaults.initial_permission {
             PermissionGrant::None => Grant::None,
             PermissionGrant::Temporary => Grant::Temporary(now + temporary),
             PermissionGrant::Permanent => Grant::Permanent,
         };
         Self {
+            id,
             user,
             grant,
             on_call: defaults.on_call,
@@ -203,17 +208,18 @@ fn limit(period: &str, max: u32, used: usize, expires: Option<i64>) -> ActionLim
 
 /// `GET /call_permissions` for a user the simulator has never seen.
 pub fn unknown_user_permissions(now: i64) -> CallPermissionsResponse {
-    let nobody = UserRecord::new(User::default(), &UserDefaults::default(), now, 0);
+    let defaults = UserDefaults::default();
+    let nobody = UserRecord::new(Bsuid::default(), User::default(), &defaults, now, 0);
     nobody.permissions_response(now)
 }
 
 /// Every simulated user, by BSUID, with an index by phone number.
 #[derive(Debug, Default)]
 pub struct Users {
-    by_id: HashMap<String, UserRecord>,
-    by_phone: HashMap<String, String>,
+    by_id: HashMap<Bsuid, UserRecord>,
+    by_phone: HashMap<WaId, Bsuid>,
     /// Insertion order, for stable listings.
-    order: Vec<String>,
+    order: Vec<Bsuid>,
 }
 
 /// Who the simulator plays for one business portfolio, with these defaults.
@@ -252,32 +258,22 @@ impl Users {
             UserRef::Phone(phone) => match self.by_phone.get(phone) {
                 Some(id) => id.clone(),
                 None => self.insert(
+                    bsuid_for_phone(people.portfolio, phone),
                     User {
-                        user_id: bsuid_for_phone(people.portfolio, phone),
                         wa_id: Some(phone.clone()),
-                        name: None,
-                        username: None,
+                        ..User::default()
                     },
                     people,
                     now,
                 ),
             },
             UserRef::Bsuid(id) if self.by_id.contains_key(id) => id.clone(),
-            UserRef::Bsuid(id) => self.insert(
-                User {
-                    user_id: id.clone(),
-                    ..User::default()
-                },
-                people,
-                now,
-            ),
+            UserRef::Bsuid(id) => self.insert(id.clone(), User::default(), people, now),
         };
         self.by_id.entry(user_id).or_insert_with_key(|id| {
             UserRecord::new(
-                User {
-                    user_id: id.clone(),
-                    ..User::default()
-                },
+                id.clone(),
+                User::default(),
                 people.defaults,
                 now,
                 people.temporary_permission,
@@ -285,18 +281,21 @@ impl Users {
         })
     }
 
-    fn insert(&mut self, user: User, people: &Population<'_>, now: i64) -> String {
-        let id = user.user_id.clone();
+    fn insert(&mut self, id: Bsuid, user: User, people: &Population<'_>, now: i64) -> Bsuid {
         if let Some(phone) = &user.wa_id {
             self.by_phone.insert(phone.clone(), id.clone());
         }
         if !self.by_id.contains_key(&id) {
             self.order.push(id.clone());
         }
-        self.by_id.insert(
+        let record = UserRecord::new(
             id.clone(),
-            UserRecord::new(user, people.defaults, now, people.temporary_permission),
+            user,
+            people.defaults,
+            now,
+            people.temporary_permission,
         );
+        self.by_id.insert(id.clone(), record);
         id
     }
 
@@ -347,11 +346,10 @@ impl Users {
                     }
                 };
                 self.insert(
+                    user_id,
                     User {
-                        user_id,
                         wa_id: phone.clone(),
-                        name: None,
-                        username: None,
+                        ..User::default()
                     },
                     people,
                     now,
@@ -453,8 +451,9 @@ mod tests {
             .user
             .clone();
         assert!(user.wa_id.is_none());
-        assert!(is_bsuid(&user.user_id));
-        assert!(users.find(&UserRef::Bsuid(user.user_id.clone())).is_some());
+        let id = user.user_id.clone().expect("a BSUID");
+        assert!(is_bsuid(&id));
+        assert!(users.find(&UserRef::Bsuid(id)).is_some());
     }
 
     #[test]

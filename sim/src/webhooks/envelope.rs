@@ -106,22 +106,22 @@ impl Envelopes {
                 username: user.username.clone(),
             },
             wa_id: user.wa_id.clone(),
-            user_id: Some(user.user_id.clone()),
+            user_id: user.user_id.clone(),
             parent_user_id: None,
         }
     }
 
     /// A `calls[]` item with the user on the side the direction puts them.
     fn call_item(&self, facts: &CallFacts<'_>, event: &str, now: i64) -> Call {
-        let business = Some(self.business.display_phone_number.clone());
+        let business = Some(self.business.display_phone_number.as_str().into());
         let user_phone = facts.user.wa_id.clone();
-        let user_id = Some(facts.user.user_id.clone());
+        let user_id = facts.user.user_id.clone();
         let (from, to, from_user_id, to_user_id) = match facts.direction {
             Direction::UserInitiated => (user_phone, business, user_id, None),
             Direction::BusinessInitiated => (business, user_phone, None, user_id),
         };
         Call {
-            id: facts.id.to_owned(),
+            id: facts.id.into(),
             from,
             to,
             event: event.into(),
@@ -182,7 +182,7 @@ impl Envelopes {
             status: status.into(),
             timestamp: Some(Timestamp(now)),
             recipient_id: facts.user.wa_id.clone(),
-            recipient_user_id: Some(facts.user.user_id.clone()),
+            recipient_user_id: facts.user.user_id.clone(),
             ..Status::default()
         };
         let value = ChangeValue {
@@ -207,7 +207,7 @@ impl Envelopes {
             status: status.into(),
             timestamp: Some(Timestamp(now)),
             recipient_id: user.wa_id.clone(),
-            recipient_user_id: Some(user.user_id.clone()),
+            recipient_user_id: user.user_id.clone(),
             ..Status::default()
         };
         // Meta shows the username on delivered and read, never on sent.
@@ -236,7 +236,7 @@ impl Envelopes {
         let message = Message {
             id: crate::ids::new_message_id(),
             from: user.wa_id.clone(),
-            from_user_id: Some(user.user_id.clone()),
+            from_user_id: user.user_id.clone(),
             timestamp: Some(Timestamp(now)),
             kind: "interactive".into(),
             context: Some(MessageContext {
@@ -295,7 +295,7 @@ mod tests {
 
     fn phone_user() -> User {
         User {
-            user_id: "US.10293847561029384756".into(),
+            user_id: Some("US.10293847561029384756".into()),
             wa_id: Some("12125550100".into()),
             name: Some("Asha Verma".into()),
             username: None,
@@ -304,7 +304,7 @@ mod tests {
 
     fn username_user() -> User {
         User {
-            user_id: "US.13491208655302741918".into(),
+            user_id: Some("US.13491208655302741918".into()),
             wa_id: None,
             name: Some("Pablo".into()),
             username: Some("@pablomorales".into()),
@@ -337,12 +337,15 @@ mod tests {
         assert_eq!(json["entry"][0]["changes"][0]["field"], "calls");
         assert_eq!(value["metadata"]["phone_number_id"], "106540352242922");
         assert_eq!(value["contacts"][0]["wa_id"], "12125550100");
-        assert_eq!(value["contacts"][0]["user_id"], user.user_id);
+        assert_eq!(
+            value["contacts"][0]["user_id"].as_str(),
+            user.user_id.as_deref()
+        );
         assert_eq!(value["contacts"][0]["profile"]["name"], "Asha Verma");
         let call = &value["calls"][0];
         assert_eq!(call["from"], "12125550100");
         assert_eq!(call["to"], "15550783881");
-        assert_eq!(call["from_user_id"], user.user_id);
+        assert_eq!(call["from_user_id"].as_str(), user.user_id.as_deref());
         assert_eq!(call["direction"], "USER_INITIATED");
         assert_eq!(call["timestamp"], "1753115233");
         assert_eq!(call["session"]["sdp_type"], "offer");
@@ -364,7 +367,10 @@ mod tests {
         let status = parse(&envelopes.call_status(&facts, "RINGING", 1));
         let value = &status["entry"][0]["changes"][0]["value"];
         assert!(value["statuses"][0].get("recipient_id").is_none());
-        assert_eq!(value["statuses"][0]["recipient_user_id"], user.user_id);
+        assert_eq!(
+            value["statuses"][0]["recipient_user_id"].as_str(),
+            user.user_id.as_deref()
+        );
         assert_eq!(value["statuses"][0]["biz_opaque_callback_data"], "order-42");
         assert_eq!(value["statuses"][0]["type"], "call");
         assert!(value["contacts"][0].get("wa_id").is_none());
@@ -378,7 +384,7 @@ mod tests {
         let call = &terminate["entry"][0]["changes"][0]["value"]["calls"][0];
         assert!(call.get("to").is_none());
         assert_eq!(call["from"], "15550783881");
-        assert_eq!(call["to_user_id"], user.user_id);
+        assert_eq!(call["to_user_id"].as_str(), user.user_id.as_deref());
         assert_eq!(call["duration"], 42);
         assert_eq!(call["start_time"], "100");
         assert_eq!(call["biz_opaque_callback_data"], "order-42");

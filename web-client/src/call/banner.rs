@@ -1,7 +1,7 @@
 //! Calls ringing for every agent, what the banner says once one stops ringing (taken by
 //! another agent, or gone), and the banner as the page shows it.
 
-use switchboard_protocol::User;
+use switchboard_protocol::{User, UserRef};
 
 use super::state::Peer;
 use super::{Dialer, Effect};
@@ -115,8 +115,12 @@ impl Dialer {
 pub(super) fn caller(peer: &Peer) -> User {
     match peer {
         Peer::Caller(user) => user.clone(),
-        Peer::Dialled(target) => User {
-            user_id: target.as_str().to_owned(),
+        Peer::Dialled(UserRef::Phone(number)) => User {
+            wa_id: Some(number.clone()),
+            ..User::default()
+        },
+        Peer::Dialled(UserRef::Bsuid(id)) => User {
+            user_id: Some(id.clone()),
             ..User::default()
         },
     }

@@ -76,7 +76,7 @@ impl Dialer {
             ServerEvent::CallIncoming {
                 call_id, user, sdp, ..
             } => {
-                self.ring(call_id, user, sdp);
+                self.ring(call_id.into_string(), user, sdp);
                 Vec::new()
             }
             ServerEvent::CallAnswered { call_id, sdp } => self.answered(&call_id, sdp, now),

@@ -183,10 +183,15 @@ impl Dialer {
 }
 
 /// The winner's name from the router's `claimed` refusal ("this call was taken by ravi").
+/// A byte search, not `rsplit_once(" by ")`: std's substring searcher costs the dialer's
+/// bundle about 1.5 KB for this one use.
 fn taken_by(failure: &Failure) -> Option<String> {
-    failure
-        .message
-        .rsplit_once(" by ")
-        .map(|(_, name)| name.trim_end_matches('.').trim().to_owned())
-        .filter(|name| !name.is_empty())
+    const BY: &[u8] = b" by ";
+    let message = &failure.message;
+    let at = message
+        .as_bytes()
+        .windows(BY.len())
+        .rposition(|w| w == BY)?;
+    let name = message[at + BY.len()..].trim_end_matches('.').trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }

@@ -99,7 +99,7 @@ impl Peer {
     pub fn label(&self) -> String {
         match self {
             Peer::Dialled(UserRef::Phone(number)) => format!("+{number}"),
-            Peer::Dialled(UserRef::Bsuid(id)) => id.clone(),
+            Peer::Dialled(UserRef::Bsuid(id)) => id.as_str().to_owned(),
             Peer::Caller(user) => display::who_line(user),
         }
     }

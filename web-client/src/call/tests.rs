@@ -119,7 +119,7 @@ impl Page {
 
 fn caller() -> User {
     User {
-        user_id: "US.10293847561029384756".into(),
+        user_id: Some("US.10293847561029384756".into()),
         wa_id: Some("12125550100".into()),
         name: Some("Asha Verma".into()),
         username: None,

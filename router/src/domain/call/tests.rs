@@ -4,7 +4,7 @@ use super::*;
 
 fn user() -> User {
     User {
-        user_id: "US.1".into(),
+        user_id: Some("US.1".into()),
         wa_id: Some("12125550100".into()),
         ..User::default()
     }

@@ -1,6 +1,7 @@
 //! Calls and permissions: versions, compare-and-set, one live call per user.
 
 use super::*;
+use switchboard_protocol::{Bsuid, WaId};
 
 // ---- Calls and permissions ----
 
@@ -32,7 +33,7 @@ pub(crate) async fn a_new_call_is_stored_at_version_1_and_its_id_only_once<B: Ba
     let backend = B::open().await;
     let store = backend.store();
     assert!(stored(&store, "wacid.1").await.is_none());
-    let call = dialing("wacid.1", user("US.1", Some("12125550100")), 1_000);
+    let call = dialing("wacid.1", user(Some("US.1"), Some("12125550100")), 1_000);
     let version = store
         .insert_call(&call, true, Durability::Synced)
         .await
@@ -41,7 +42,7 @@ pub(crate) async fn a_new_call_is_stored_at_version_1_and_its_id_only_once<B: Ba
     let loaded = stored(&store, "wacid.1").await.expect("stored");
     assert_eq!((loaded.value, loaded.version), (call.clone(), 1));
 
-    let mut other = dialing("wacid.1", user("US.2", None), 2_000);
+    let mut other = dialing("wacid.1", user(Some("US.2"), None), 2_000);
     other.agent = Some("ravi".into());
     let twice = store.insert_call(&other, false, Durability::Relaxed).await;
     assert!(is_conflict(&twice), "{twice:?}");
@@ -54,7 +55,7 @@ pub(crate) async fn a_call_write_at_a_stale_version_is_a_conflict_and_changes_no
 >() {
     let backend = B::open().await;
     let store = backend.store();
-    let call = dialing("wacid.1", user("US.1", None), 1_000);
+    let call = dialing("wacid.1", user(Some("US.1"), None), 1_000);
     store
         .insert_call(&call, false, Durability::Relaxed)
         .await
@@ -87,7 +88,7 @@ pub(crate) async fn a_call_write_at_a_stale_version_is_a_conflict_and_changes_no
             .unwrap(),
         3
     );
-    let unknown = dialing("wacid.2", user("US.2", None), 1_000);
+    let unknown = dialing("wacid.2", user(Some("US.2"), None), 1_000);
     let missing = store.update_call(&unknown, 1, Durability::Synced).await;
     assert!(is_conflict(&missing), "{missing:?}");
     assert!(stored(&store, "wacid.2").await.is_none());
@@ -98,7 +99,7 @@ pub(crate) async fn a_second_live_call_for_the_same_user_is_refused_by_phone_or_
 >() {
     let backend = B::open().await;
     let store = backend.store();
-    let both = user("US.1", Some("12125550100"));
+    let both = user(Some("US.1"), Some("12125550100"));
     let first = dialing("local:1", both.clone(), 1_000);
     store
         .insert_call(&first, true, Durability::Synced)
@@ -106,8 +107,8 @@ pub(crate) async fn a_second_live_call_for_the_same_user_is_refused_by_phone_or_
         .unwrap();
 
     for (id, same) in [
-        ("local:2", user("", Some("12125550100"))),
-        ("local:3", user("US.1", None)),
+        ("local:2", user(None, Some("12125550100"))),
+        ("local:3", user(Some("US.1"), None)),
         ("local:4", both.clone()),
     ] {
         let refused = store
@@ -118,11 +119,11 @@ pub(crate) async fn a_second_live_call_for_the_same_user_is_refused_by_phone_or_
     }
     // Other users, and users known by one key only, do not block each other.
     for (id, other) in [
-        ("local:5", user("US.2", Some("12125550199"))),
-        ("local:6", user("", Some("12125550111"))),
-        ("local:7", user("", Some("12125550122"))),
-        ("local:8", user("US.3", None)),
-        ("local:9", user("US.4", None)),
+        ("local:5", user(Some("US.2"), Some("12125550199"))),
+        ("local:6", user(None, Some("12125550111"))),
+        ("local:7", user(None, Some("12125550122"))),
+        ("local:8", user(Some("US.3"), None)),
+        ("local:9", user(Some("US.4"), None)),
     ] {
         let call = dialing(id, other, 1_002);
         store
@@ -172,7 +173,7 @@ pub(crate) async fn concurrent_calls_to_the_same_user_leave_only_one_live<B: Bac
             let store = store.clone();
             let call = dialing(
                 &format!("local:{i}"),
-                user("US.1", Some("12125550100")),
+                user(Some("US.1"), Some("12125550100")),
                 1_000,
             );
             tokio::spawn(async move { store.insert_call(&call, true, Durability::Synced).await })
@@ -195,8 +196,8 @@ pub(crate) async fn a_placeholder_call_is_promoted_to_metas_id_even_when_the_web
 >() {
     let backend = B::open().await;
     let store = backend.store();
-    let asha_user = user("US.1", Some("12125550100"));
-    let ravi_user = user("US.2", Some("12125550199"));
+    let asha_user = user(Some("US.1"), Some("12125550100"));
+    let ravi_user = user(Some("US.2"), Some("12125550199"));
 
     // Meta's answer came first: the call is new under Meta's id.
     let placeholder = dialing("local:a", asha_user.clone(), 1_000);
@@ -223,7 +224,7 @@ pub(crate) async fn a_placeholder_call_is_promoted_to_metas_id_even_when_the_web
         .insert_call(&placeholder, true, Durability::Synced)
         .await
         .unwrap();
-    let mut seen = dialing("wacid.B", user("US.2", None), 2_001);
+    let mut seen = dialing("wacid.B", user(Some("US.2"), None), 2_001);
     seen.agent = None;
     store
         .insert_call(&seen, false, Durability::Relaxed)
@@ -279,7 +280,7 @@ pub(crate) async fn calls_are_listed_newest_first_and_live_calls_are_those_not_e
     for (n, created_at) in [(3, 300), (1, 100), (4, 400), (2, 200)] {
         let call = dialing(
             &format!("wacid.{n}"),
-            user(&format!("US.{n}"), None),
+            user(Some(&format!("US.{n}")), None),
             created_at,
         );
         let call = if n == 3 { ended(call) } else { call };
@@ -308,12 +309,13 @@ pub(crate) async fn permissions_are_found_by_phone_or_bsuid_and_saved_by_compare
     let backend = B::open().await;
     let store = backend.store();
     let phone = "12125550100";
+    let (by_number, by_id) = (WaId::from(phone), Bsuid::from("US.9"));
     assert!(store
-        .load_permission(Some(phone), None)
+        .load_permission(Some(&by_number), None)
         .await
         .unwrap()
         .is_none());
-    let nothing = Permission::unknown(user("", Some(phone)), 1_000);
+    let nothing = Permission::unknown(user(None, Some(phone)), 1_000);
     let no_record = store.save_permission(&nothing, Some(1)).await;
     assert!(
         is_conflict(&no_record),
@@ -322,13 +324,13 @@ pub(crate) async fn permissions_are_found_by_phone_or_bsuid_and_saved_by_compare
 
     assert_eq!(store.save_permission(&nothing, None).await.unwrap(), 1);
     let loaded = store
-        .load_permission(Some(phone), None)
+        .load_permission(Some(&by_number), None)
         .await
         .unwrap()
         .expect("saved");
     assert_eq!((loaded.value, loaded.version), (nothing.clone(), 1));
     assert!(store
-        .load_permission(None, Some("US.9"))
+        .load_permission(None, Some(&by_id))
         .await
         .unwrap()
         .is_none());
@@ -343,7 +345,7 @@ pub(crate) async fn permissions_are_found_by_phone_or_bsuid_and_saved_by_compare
     let stale = store.save_permission(&granted, Some(1)).await;
     assert!(is_conflict(&stale), "{stale:?}");
     let loaded = store
-        .load_permission(Some(phone), None)
+        .load_permission(Some(&by_number), None)
         .await
         .unwrap()
         .expect("saved");
@@ -351,17 +353,17 @@ pub(crate) async fn permissions_are_found_by_phone_or_bsuid_and_saved_by_compare
 
     // The BSUID learnt later finds the same record, alone or with the number.
     let mut known = asked;
-    known.user.user_id = "US.9".into();
+    known.user.user_id = Some(by_id.clone());
     assert_eq!(store.save_permission(&known, Some(2)).await.unwrap(), 3);
     for (p, b) in [
-        (Some(phone), None),
-        (None, Some("US.9")),
-        (Some(phone), Some("US.9")),
+        (Some(&by_number), None),
+        (None, Some(&by_id)),
+        (Some(&by_number), Some(&by_id)),
     ] {
         let loaded = store.load_permission(p, b).await.unwrap().expect("found");
         assert_eq!((&loaded.value, loaded.version), (&known, 3), "{p:?} {b:?}");
     }
-    let stranger = Permission::unknown(user("US.8", Some("12125550199")), 1_000);
+    let stranger = Permission::unknown(user(Some("US.8"), Some("12125550199")), 1_000);
     assert_eq!(store.save_permission(&stranger, None).await.unwrap(), 1);
 }
 
@@ -372,21 +374,22 @@ pub(crate) async fn a_permission_saved_under_both_keys_replaces_the_records_each
     let store = backend.store();
     let (phone, bsuid) = ("12125550100", "US.1");
     // The user was first known by number, and separately by BSUID.
-    let mut by_phone = Permission::unknown(user("", Some(phone)), 1_000);
+    let mut by_phone = Permission::unknown(user(None, Some(phone)), 1_000);
     store.save_permission(&by_phone, None).await.unwrap();
     by_phone.requests.push(1_500);
     store.save_permission(&by_phone, Some(1)).await.unwrap();
-    let by_bsuid = Permission::unknown(user(bsuid, None), 1_000);
+    let by_bsuid = Permission::unknown(user(Some(bsuid), None), 1_000);
     store.save_permission(&by_bsuid, None).await.unwrap();
 
     // A sighting with both keys reads one record, merges, and saves at its version.
+    let (by_number, by_id) = (WaId::from(phone), Bsuid::from(bsuid));
     let read = store
-        .load_permission(Some(phone), Some(bsuid))
+        .load_permission(Some(&by_number), Some(&by_id))
         .await
         .unwrap()
         .expect("found");
     let mut merged = read.value;
-    merged.user = user(bsuid, Some(phone));
+    merged.user = user(Some(bsuid), Some(phone));
     merged.status = PermissionStatus::Temporary;
     let version = store
         .save_permission(&merged, Some(read.version))
@@ -394,9 +397,9 @@ pub(crate) async fn a_permission_saved_under_both_keys_replaces_the_records_each
         .unwrap();
     assert!(version > read.version);
     for (p, b) in [
-        (Some(phone), None),
-        (None, Some(bsuid)),
-        (Some(phone), Some(bsuid)),
+        (Some(&by_number), None),
+        (None, Some(&by_id)),
+        (Some(&by_number), Some(&by_id)),
     ] {
         let loaded = store.load_permission(p, b).await.unwrap().expect("found");
         assert_eq!(

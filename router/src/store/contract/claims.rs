@@ -322,12 +322,17 @@ pub(crate) async fn pruning_keeps_what_pending_or_failed_jobs_still_need<B: Back
     let recent = claim(&store, &erp, now + 120_000).await;
     settle(&store, recent[0].id, delivered()).await;
     // Calls and permissions are never pruned, however old.
-    let call = Call::dialing("wacid.old".into(), user("US.1", None), "asha".into(), 1);
+    let call = Call::dialing(
+        "wacid.old".into(),
+        user(Some("US.1"), None),
+        "asha".into(),
+        1,
+    );
     store
         .insert_call(&call, false, Durability::Synced)
         .await
         .unwrap();
-    let permission = Permission::unknown(user("US.1", None), 1);
+    let permission = Permission::unknown(user(Some("US.1"), None), 1);
     store.save_permission(&permission, None).await.unwrap();
 
     // A delivered job goes only once it is old by when it was settled, not received.
@@ -370,7 +375,7 @@ pub(crate) async fn pruning_keeps_what_pending_or_failed_jobs_still_need<B: Back
         .expect("kept");
     assert_eq!(kept.value, call);
     assert!(store
-        .load_permission(None, Some("US.1"))
+        .load_permission(None, Some(&"US.1".into()))
         .await
         .unwrap()
         .is_some());

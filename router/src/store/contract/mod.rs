@@ -294,9 +294,9 @@ fn is_not_found<T>(result: &Result<T, StoreError>) -> bool {
     matches!(result, Err(StoreError::NotFound(_)))
 }
 
-pub(crate) fn user(bsuid: &str, phone: Option<&str>) -> User {
+pub(crate) fn user(bsuid: Option<&str>, phone: Option<&str>) -> User {
     User {
-        user_id: bsuid.into(),
+        user_id: bsuid.map(Into::into),
         wa_id: phone.map(Into::into),
         ..User::default()
     }

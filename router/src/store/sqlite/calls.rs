@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::SqliteStore;
-use switchboard_protocol::CallId;
+use switchboard_protocol::{Bsuid, CallId, WaId};
 
 use crate::domain::call::Call;
 use crate::domain::permission::Permission;
@@ -21,8 +21,7 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError
 
 /// The keys a user is found by: phone number and BSUID, either may be missing.
 fn user_keys(user: &switchboard_protocol::User) -> (Option<&str>, Option<&str>) {
-    let bsuid = (!user.user_id.is_empty()).then_some(user.user_id.as_str());
-    (user.wa_id.as_deref(), bsuid)
+    (user.wa_id.as_deref(), user.user_id.as_deref())
 }
 
 fn live_call_of_user(conn: &Connection, call: &Call) -> Result<Option<String>, StoreError> {
@@ -200,10 +199,10 @@ impl CallStore for SqliteStore {
 
     async fn load_permission(
         &self,
-        phone: Option<&str>,
-        bsuid: Option<&str>,
+        phone: Option<&WaId>,
+        bsuid: Option<&Bsuid>,
     ) -> Result<Option<Versioned<Permission>>, StoreError> {
-        let (phone, bsuid) = (phone.map(str::to_owned), bsuid.map(str::to_owned));
+        let (phone, bsuid) = (phone.cloned(), bsuid.cloned());
         self.read(move |conn| {
             permission_rows(conn, phone.as_deref(), bsuid.as_deref())?
                 .into_iter()
@@ -242,5 +241,53 @@ impl CallStore for SqliteStore {
             Ok(next)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_protocol::User;
+
+    use super::*;
+    use crate::store::sqlite::OpenMode;
+
+    /// Records written before Meta sent BSUIDs kept `"user_id":""`; they read as a user
+    /// without one, and are still found by number.
+    #[tokio::test]
+    async fn a_call_stored_with_an_empty_user_id_reads_as_a_user_without_one() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path(), OpenMode::Server).unwrap();
+        let user = User {
+            wa_id: Some("12125550100".into()),
+            ..User::default()
+        };
+        let call = Call::dialing("wacid.old".into(), user, "asha".into(), 1_000);
+        store
+            .insert_call(&call, true, Durability::Synced)
+            .await
+            .unwrap();
+        let path = dir.path().join("switchboard.db");
+        let raw = Connection::open(&path).unwrap();
+        let rewritten = raw
+            .execute(
+                "UPDATE calls SET doc = json_set(doc, '$.user.user_id', '') WHERE id = 'wacid.old'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(rewritten, 1);
+
+        let loaded = store
+            .load_call(&"wacid.old".into())
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(loaded.value.user.user_id, None);
+        assert_eq!(loaded.value.user, call.user);
+        let again = Call::dialing("wacid.new".into(), call.user.clone(), "ben".into(), 2_000);
+        let refused = store.insert_call(&again, true, Durability::Synced).await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
     }
 }

@@ -182,7 +182,7 @@ impl App {
     async fn post_call(self: Rc<Self>, attempt: Attempt, to: String, sdp: String) {
         let result = api::post::<_, CallPlaced>("/api/calls", &PlaceCall { to, sdp }).await;
         let result = match result {
-            Ok(placed) => Ok(placed.call_id),
+            Ok(placed) => Ok(placed.call_id.into_string()),
             Err(error) => Err(self.refused(&error, Action::PlaceCall)),
         };
         self.handle(Input::Placed { attempt, result });
