@@ -92,6 +92,8 @@ listen = "127.0.0.1:$port"
 public_url = "http://127.0.0.1:$port"
 data_dir = "$work/data"
 max_websockets = $((SOCKETS + AGENTS + 100))
+# The idle sockets are spread over the agents, more than the default 5 each.
+max_websockets_per_agent = $((SOCKETS + AGENTS))
 
 [meta]
 app_secret = "$SECRET"
