@@ -4,7 +4,8 @@
 # Starts two delivery sinks and the router (two routes, one per sink) on 127.0.0.1, then
 # measures: idle memory; a fixed-rate run (open loop); a saturation run (closed loop) with
 # memory sampled throughout; and fan-out throughput, from when the sinks received the
-# deliveries those runs owed. Prints a markdown report and saves it in bench/results/.
+# deliveries those runs owed. The sizes of the store's database and WAL files are sampled
+# every 0.5 s from start to end. Prints a markdown report and saves it in bench/results/.
 #
 # Tunable through the environment: RATE (2000), DURATION (20), WARMUP (2), CONNECTIONS (64),
 # DRAIN_TIMEOUT (seconds to wait for deliveries; 6 x DURATION + 60) and BENCH_TMPDIR (where
@@ -112,6 +113,19 @@ sample_rss() {
 
 now_ms() { date +%s%3N; }
 
+# Samples the sizes of the store's database and WAL files every 0.5 s into FILE (lines of
+# "ms db_bytes wal_bytes"; 0 for a file that does not exist) until STOP_FILE exists.
+sample_files() {
+    local out=$1 stop=$2 max_samples=$3 db=$work/data/switchboard.db size_db size_wal
+    for _ in $(seq 1 "$max_samples"); do
+        [[ -e $stop ]] && break
+        size_db=$(stat -c %s "$db" 2>/dev/null || echo 0)
+        size_wal=$(stat -c %s "$db-wal" 2>/dev/null || echo 0)
+        echo "$(now_ms) $size_db $size_wal" >>"$out"
+        sleep 0.5
+    done
+}
+
 # Runs a command with stdout to FILE, in the background so that a signal to this script is
 # acted on at once (bash defers traps until a foreground command ends), and waits for it.
 run_to() {
@@ -161,6 +175,10 @@ mode = "original"
 EOF
 
 start_router "$config" "$port"
+# Bounded at an hour of samples; stopped before the report.
+sample_files "$work/files.txt" "$work/stop-file-sampling" 7200 &
+files_pid=$!
+pids+=("$files_pid")
 
 sleep 1
 "$bench" rss --pid "$router_pid" --json >"$work/rss-idle.json"
@@ -210,6 +228,11 @@ sat_drain=$(wait_for_deliveries $((before_crm + sat_crm)) $((before_calls + sat_
 sink_stats "$crm_addr" "$work/crm-final.json"
 sink_stats "$calls_addr" "$work/calls-final.json"
 "$bench" rss --pid "$router_pid" --json >"$work/rss-final.json"
+# A few seconds idle after the last delivery: what the store's files come back to.
+sleep 5
+touch "$work/stop-file-sampling"
+wait "$files_pid" || true
+end_ms=$(now_ms)
 
 # --- Report --------------------------------------------------------------------------------
 
@@ -227,7 +250,7 @@ WHEN=$when COMMIT=$commit RATE=$RATE CONNECTIONS=$CONNECTIONS \
     CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) \
     FS=$(df -T "$work" | awk 'NR == 2 { print $2 }') \
     RATE_START_MS=$rate_start_ms RATE_END_MS=$rate_end_ms RATE_DRAIN=$rate_drain \
-    SAT_START_MS=$sat_start_ms SAT_END_MS=$sat_end_ms SAT_DRAIN=$sat_drain \
+    SAT_START_MS=$sat_start_ms SAT_END_MS=$sat_end_ms SAT_DRAIN=$sat_drain END_MS=$end_ms \
     COMMANDS=$(printf '%s\n' "${build_cmd[*]}" "$bench sink --listen 127.0.0.1:0  # twice" \
         "${router_cmd[*]}" "${rate_cmd[*]}" "${sat_cmd[*]}") \
     python3 - "$work" >"$results" <<'EOF'
@@ -295,6 +318,37 @@ idle, after_rate, final = load("rss-idle.json"), load("rss-after-rate.json"), lo
 with open(f"{work}/switchboard.toml") as f:
     config = f.read().rstrip()
 
+# The store's files over time: (ms, db bytes, wal bytes) every 0.5 s.
+files = []
+if os.path.exists(f"{work}/files.txt"):
+    with open(f"{work}/files.txt") as f:
+        files = [tuple(int(v) for v in line.split()) for line in f if len(line.split()) == 3]
+phases = [
+    ("before the runs", 0, int(env["RATE_START_MS"])),
+    ("fixed rate and its fan-out", int(env["RATE_START_MS"]), int(env["SAT_START_MS"])),
+    ("saturation", int(env["SAT_START_MS"]), int(env["SAT_END_MS"])),
+    ("fan-out after saturation, then 5 s idle", int(env["SAT_END_MS"]), int(env["END_MS"]) + 1),
+]
+
+
+def phase_of(t):
+    return next((name for name, start, end in phases if start <= t < end), "after")
+
+
+def files_row(name, start, end):
+    inside = [s for s in files if start <= s[0] < end]
+    if not inside:
+        return f"| {name} | no samples | | |"
+    return (f"| {name} | {mib(max(s[2] for s in inside) / 1024)} | {mib(max(s[1] for s in inside) / 1024)}"
+            f" | {mib(inside[-1][1] / 1024)} + {mib(inside[-1][2] / 1024)} |")
+
+
+files_table = "\n".join(files_row(*p) for p in phases)
+first = files[0][0] if files else 0
+series = "\n".join(
+    f"{(t - first) / 1000:6.1f} s  {phase_of(t):40}  db {db / 2**20:8.1f} MiB  wal {wal / 2**20:8.1f} MiB"
+    for i, (t, db, wal) in enumerate(files) if i % 10 == 0 or i == len(files) - 1)
+
 print(f"""## Switchboard ingest benchmark, {env['WHEN']}
 
 Router `{env['COMMIT']}` on {env['NPROC']} cores ({env['CPU']}); router data dir on {env['FS']}.
@@ -316,6 +370,16 @@ from the start of a run (warm-up included) to the arrival of its last delivery.
 | router RSS | idle | after fixed rate | saturation, peak of {len(samples)} samples (0.5 s apart) | at the end | lifetime peak (VmHWM) |
 |---|---|---|---|---|---|
 | | {mib(idle['vm_rss_kib'])} | {mib(after_rate['vm_rss_kib'])} | {mib(peak)} | {mib(final['vm_rss_kib'])} | {mib(final['vm_hwm_kib'])} |
+
+The store's files (`switchboard.db` and `switchboard.db-wal`), sampled every 0.5 s ({len(files)} samples):
+
+| phase | WAL peak | database peak | at the phase's end (db + WAL) |
+|---|---|---|---|
+{files_table}
+
+{fence}
+{series}
+{fence}
 
 Deliveries the sinks received more than once: {duplicates}. By `x-switchboard-event` header:
 crm {by_event(crm_end)}; calls {by_event(calls_end)}.
