@@ -18,7 +18,7 @@ use crate::agents::revocation::Revocations;
 use crate::agents::session::SessionKey;
 use crate::agents::throttle::LoginThrottle;
 use crate::calls::Calling;
-use crate::config::{CallSettings, MetaSettings, ServerSettings, Settings};
+use crate::config::{CallSettings, MetaSettings, ServerSettings, Settings, StoreSettings};
 use crate::domain::clock::{now_millis, now_secs};
 use crate::domain::delivery::Pruned;
 use crate::fanout::admin::Deliveries;
@@ -28,13 +28,15 @@ use crate::http;
 use crate::ingest::{Ingest, WebhookAuth, WebhookLimits};
 use crate::meta::graph::GraphClient;
 use crate::state::AppState;
-use crate::store::sqlite::OpenMode;
-use crate::store::{SqliteStore, Store};
+use crate::store::sqlite::{OpenMode, Options, QueueLimits};
+use crate::store::{Readiness, SqliteStore, Store};
 use crate::telemetry::{Metrics, RequestSpan};
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on `server.metrics_listen`, when set: its port and server.
+    metrics: Option<(u16, Server)>,
     shutdown: CancellationToken,
     workers: Vec<JoinHandle<()>>,
     /// Released to the next server once this one has stopped.
@@ -51,10 +53,11 @@ impl Application {
             calls,
             agents,
             routes,
+            store: store_settings,
         } = settings;
-        let sqlite = SqliteStore::open(&server.data_dir, OpenMode::Server)?;
-        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
         let metrics = Metrics::new();
+        let sqlite = open_store(&server, store_settings, &metrics)?;
+        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
         let shutdown = CancellationToken::new();
         let hub = Hub::new(
             HubLimits {
@@ -71,6 +74,9 @@ impl Application {
             calls.permission_style.clone(),
         );
         let wakers = Wakers::for_routes(&routes);
+        let deliveries = Deliveries::new(store.clone(), routes.clone(), wakers.clone());
+        // Before any worker claims: jobs no worker would ever claim are failed, visibly.
+        deliveries.fail_removed_routes().await?;
         let workers = spawn_background(
             &calling,
             &store,
@@ -99,19 +105,24 @@ impl Application {
         };
         let state = web::Data::new(AppState {
             ingest,
-            deliveries: Deliveries::new(store.clone(), routes, wakers),
+            deliveries,
             calling,
             access,
             dialer: dialer_settings(&server, &meta, &calls),
             hub,
             sockets: server.websocket_limits,
-            store,
+            readiness: Readiness::new(store),
             metrics,
         });
+        let metrics = server
+            .metrics_listen
+            .map(|address| serve_metrics(address, state.clone()))
+            .transpose()?;
         let (port, server) = serve(&server, state)?;
         Ok(Self {
             port,
             server,
+            metrics,
             shutdown,
             workers,
             store: sqlite,
@@ -122,10 +133,16 @@ impl Application {
         self.port
     }
 
+    /// The port `/metrics` is served on when `server.metrics_listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
+    }
+
     /// Stops the server from elsewhere, as a signal would; `run_until_stopped` then returns.
     pub fn stopper(&self) -> Stopper {
         Stopper {
             server: self.server.handle(),
+            metrics: self.metrics.as_ref().map(|(_, server)| server.handle()),
             shutdown: self.shutdown.clone(),
         }
     }
@@ -134,19 +151,22 @@ impl Application {
     /// sockets are closed at once (so dialers reconnect elsewhere without waiting),
     /// requests under way finish, and the workers stop.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        let shutdown = self.shutdown.clone();
-        let stopper = Stopper {
-            server: handle,
-            shutdown,
-        };
+        let stopper = self.stopper();
         tokio::spawn(async move {
             stop_signal().await;
             tracing::info!("stopping");
             stopper.stop().await;
         });
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
         self.shutdown.cancel();
+        if let Some((handle, serving)) = metrics {
+            handle.stop(true).await;
+            let _ = serving.await;
+        }
         for worker in self.workers {
             let _ = worker.await;
         }
@@ -165,6 +185,7 @@ fn serve(server: &ServerSettings, state: web::Data<AppState>) -> anyhow::Result<
     let https = server.https();
     let body_timeout = server.body_timeout;
     let proxies = server.trusted_proxies.clone();
+    let metrics_elsewhere = server.metrics_listen.is_some();
     let listener =
         TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
     let port = listener.local_addr()?.port();
@@ -180,7 +201,7 @@ fn serve(server: &ServerSettings, state: web::Data<AppState>) -> anyhow::Result<
                 move |req, next| http::auth::resolve_client(proxies.clone(), req, next)
             }))
             .app_data(state.clone())
-            .configure(|cfg| http::configure(cfg, &static_dir))
+            .configure(|cfg| http::configure(cfg, &static_dir, !metrics_elsewhere))
     })
     // Pushes to agents are small frames one way; with Nagle's algorithm each would wait
     // for the delayed ACK of the one before.
@@ -200,6 +221,48 @@ fn serve(server: &ServerSettings, state: web::Data<AppState>) -> anyhow::Result<
         address.ip()
     );
     Ok((port, server))
+}
+
+/// Binds `address` and serves `/metrics` alone there (`server.metrics_listen`); the bound
+/// port and the server.
+fn serve_metrics(
+    address: std::net::SocketAddr,
+    state: web::Data<AppState>,
+) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(address)
+        .with_context(|| format!("cannot listen on {address} (server.metrics_listen)"))?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(http::health::configure_metrics)
+    })
+    .workers(1)
+    .client_request_timeout(HEAD_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
+    .disable_signals()
+    .listen(listener)?
+    .shutdown_timeout(1)
+    .run();
+    tracing::info!("metrics served on {}:{port}", address.ip());
+    Ok((port, server))
+}
+
+/// Opens the store in `data_dir` with its writer's queue as configured, counted in
+/// `metrics`.
+fn open_store(
+    server: &ServerSettings,
+    settings: StoreSettings,
+    metrics: &Metrics,
+) -> anyhow::Result<SqliteStore> {
+    let options = Options {
+        queue: QueueLimits {
+            places: settings.write_queue,
+            timeout: settings.write_timeout,
+        },
+        metrics: Some(metrics.store.clone()),
+    };
+    SqliteStore::open_with(&server.data_dir, OpenMode::Server, options)
 }
 
 /// How long a request's head may take to arrive (actix's default).
@@ -310,7 +373,12 @@ async fn prune_periodically(
     let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     loop {
         let before = now_millis().saturating_sub(retention_ms);
-        match store.prune(before).await {
+        // Each step of a prune is atomic: one cut short by shutdown resumes next time.
+        let pruning = tokio::select! {
+            () = shutdown.cancelled() => return,
+            pruning = store.prune(before) => pruning,
+        };
+        match pruning {
             Ok(pruned) if pruned != Pruned::default() => {
                 tracing::info!(?pruned, "old deliveries pruned");
             }
@@ -328,6 +396,7 @@ async fn prune_periodically(
 #[derive(Clone)]
 pub struct Stopper {
     server: actix_web::dev::ServerHandle,
+    metrics: Option<actix_web::dev::ServerHandle>,
     shutdown: CancellationToken,
 }
 
@@ -336,6 +405,9 @@ impl Stopper {
     pub async fn stop(&self) {
         self.shutdown.cancel();
         self.server.stop(true).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.stop(true).await;
+        }
     }
 }
 

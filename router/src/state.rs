@@ -1,7 +1,5 @@
 //! What every request handler shares: the services, built once at start-up.
 
-use std::sync::Arc;
-
 use crate::agents::auth::Access;
 use crate::agents::dialer::DialerSettings;
 use crate::agents::hub::Hub;
@@ -9,7 +7,7 @@ use crate::agents::socket::SocketLimits;
 use crate::calls::Calling;
 use crate::fanout::admin::Deliveries;
 use crate::ingest::Ingest;
-use crate::store::Store;
+use crate::store::Readiness;
 use crate::telemetry::Metrics;
 
 pub struct AppState {
@@ -27,7 +25,7 @@ pub struct AppState {
     pub hub: Hub,
     /// What one agent WebSocket may send, and how long a send may wait for it.
     pub sockets: SocketLimits,
-    /// For readiness checks.
-    pub store: Arc<dyn Store>,
+    /// For readiness checks: the store's last ping, kept for a moment.
+    pub readiness: Readiness,
     pub metrics: Metrics,
 }

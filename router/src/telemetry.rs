@@ -46,8 +46,50 @@ pub struct Metrics {
     /// Forward attempts by route and outcome: delivered, retry, failed.
     pub forwards: IntCounterVec,
     pub forward_seconds: HistogramVec,
-    /// Pending jobs per route, read from the store at scrape time.
+    /// Pending jobs per route, read from the store in the background (never per scrape).
     pub queue_depth: IntGaugeVec,
+    /// The store's writer.
+    pub store: StoreMetrics,
+}
+
+/// The store writer's queue: how full it is and what it refused.
+#[derive(Clone)]
+pub struct StoreMetrics {
+    /// Writes queued for the writer or being written now.
+    pub writes_waiting: IntGauge,
+    /// Writes refused, by reason: `queue_full` (every place taken), `timeout` (not
+    /// committed in time).
+    pub writes_refused: IntCounterVec,
+}
+
+impl StoreMetrics {
+    /// The store's metrics, registered in `registry`.
+    fn registered(registry: &Registry) -> Self {
+        let metrics = Self {
+            writes_waiting: IntGauge::new(
+                "store_writes_waiting",
+                "Writes queued for the store's writer or being written",
+            )
+            .expect("valid metric"),
+            writes_refused: IntCounterVec::new(
+                Opts::new(
+                    "store_writes_refused_total",
+                    "Store writes refused, by reason (queue_full, timeout)",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+        };
+        for collector in [
+            Box::new(metrics.writes_waiting.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(metrics.writes_refused.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
+        metrics
+    }
 }
 
 impl Metrics {
@@ -121,7 +163,6 @@ impl Metrics {
                 .expect("each metric is registered once");
         }
         Self {
-            registry,
             deliveries,
             events,
             oversize_deliveries,
@@ -130,6 +171,8 @@ impl Metrics {
             forwards,
             forward_seconds,
             queue_depth,
+            store: StoreMetrics::registered(&registry),
+            registry,
         }
     }
 

@@ -51,6 +51,16 @@ pub struct Settings {
     pub calls: CallSettings,
     pub agents: Agents,
     pub routes: Routes,
+    pub store: StoreSettings,
+}
+
+/// The embedded store's writer queue.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreSettings {
+    /// Writes queued or being written at once; one more is refused.
+    pub write_queue: usize,
+    /// How long a write may take, queue included, before it is refused.
+    pub write_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -84,6 +94,8 @@ pub struct ServerSettings {
     pub max_websockets_per_agent: usize,
     /// What one agent WebSocket may send, and how long a send may wait for it.
     pub websocket_limits: SocketLimits,
+    /// Where `/metrics` is served instead of `listen`, if set.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServerSettings {

@@ -8,11 +8,12 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::raw::{
-    OneOrMany, RawAgent, RawCalls, RawMeta, RawRoute, RawServer, RawSettings, RawTemplate,
+    OneOrMany, RawAgent, RawCalls, RawMeta, RawRoute, RawServer, RawSettings, RawStore, RawTemplate,
 };
 use super::safety::{exposure, refuse_published, Secrets};
 use super::{
-    CallSettings, ConfigError, DeliveryLimits, MetaSettings, ServerSettings, Settings, TurnSettings,
+    CallSettings, ConfigError, DeliveryLimits, MetaSettings, ServerSettings, Settings,
+    StoreSettings, TurnSettings,
 };
 use crate::agents::address::{Network, TrustedProxies};
 use crate::agents::auth::{AgentEntry, Agents};
@@ -57,8 +58,22 @@ impl TryFrom<RawSettings> for Settings {
             meta: meta(raw.meta)?,
             agents: agents(&raw.agents)?,
             routes: routes(raw.routes)?,
+            store: store(&raw.store)?,
         })
     }
+}
+
+fn store(raw: &RawStore) -> Result<StoreSettings, ConfigError> {
+    if raw.write_queue == 0 {
+        return Err(invalid("store.write_queue", "must be above zero"));
+    }
+    if raw.write_timeout.is_zero() {
+        return Err(invalid("store.write_timeout", "must be above zero"));
+    }
+    Ok(StoreSettings {
+        write_queue: raw.write_queue,
+        write_timeout: raw.write_timeout,
+    })
 }
 
 fn server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
@@ -82,6 +97,14 @@ fn server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
     check_webhook_limits(&raw)?;
     check_agent_limits(&raw)?;
     let trusted_proxies = trusted_proxies(&raw.trusted_proxies)?;
+    let metrics_listen = raw
+        .metrics_listen
+        .as_deref()
+        .map(|text| {
+            text.parse()
+                .map_err(|e| invalid("server.metrics_listen", format!("`{text}`: {e}")))
+        })
+        .transpose()?;
     Ok(ServerSettings {
         listen,
         public_url,
@@ -110,6 +133,7 @@ fn server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
             message_window: raw.websocket_message_window,
             send_timeout: raw.websocket_send_timeout,
         },
+        metrics_listen,
     })
 }
 

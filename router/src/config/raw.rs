@@ -21,6 +21,8 @@ pub struct RawSettings {
     #[serde(default)]
     pub calls: RawCalls,
     #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
     pub agents: Vec<RawAgent>,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
@@ -90,6 +92,42 @@ pub struct RawServer {
         deserialize_with = "duration"
     )]
     pub websocket_send_timeout: Duration,
+    /// Where `/metrics` is served instead of `listen`, if anywhere.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
+}
+
+/// The embedded store's writer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// Writes queued for the writer at once; one more is refused (`503` for a webhook).
+    #[serde(default = "default_write_queue")]
+    pub write_queue: usize,
+    /// How long a write may take, queue included, before its caller hears it failed.
+    #[serde(default = "default_write_timeout", deserialize_with = "duration")]
+    pub write_timeout: Duration,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            write_queue: default_write_queue(),
+            write_timeout: default_write_timeout(),
+        }
+    }
+}
+
+/// Far more than the webhooks and forwards in flight at once by default (64, and 16 per
+/// route), so only a store that stopped keeping up fills it.
+fn default_write_queue() -> usize {
+    1024
+}
+
+/// A commit takes milliseconds; seconds mean the disk or a lock is stuck, and Meta had
+/// better send the delivery again later than wait.
+fn default_write_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// An agent signs in once per working day.

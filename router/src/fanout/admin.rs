@@ -1,7 +1,11 @@
 //! The operator's work on deliveries: list jobs, retry one, inspect and replay an event,
-//! and the queue depth the metrics show. The admin API and the CLI both come here.
+//! the queue depth the metrics show (read in the background, never per scrape), and the
+//! jobs of removed routes failed at start-up. The admin API and the CLI both come here.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use super::routes::Routes;
 use super::Wakers;
@@ -11,6 +15,12 @@ use crate::domain::event::EventId;
 use crate::domain::route::RouteName;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
+
+/// Why a job was failed at start-up: its route is no longer configured.
+pub const ROUTE_REMOVED: &str = "route removed";
+
+/// How often the queue-depth gauge is read from the store.
+const QUEUE_DEPTH_EVERY: Duration = Duration::from_secs(2);
 
 /// Why an admin action on deliveries could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -47,11 +57,61 @@ impl Deliveries {
         self.store.list_jobs(filter).await
     }
 
-    /// Makes a failed job, or a pending one no worker holds, due now.
+    /// Makes a failed job, or a pending one no worker holds, due now. `Conflict` for a
+    /// job of a route that is not configured: no worker would send it.
     pub async fn retry(&self, job: i64) -> Result<JobView, StoreError> {
+        let found = self
+            .store
+            .list_jobs(JobFilter {
+                before_id: Some(job.saturating_add(1)),
+                limit: 1,
+                ..JobFilter::default()
+            })
+            .await?;
+        if let Some(view) = found.iter().find(|view| view.id == job) {
+            if self.routes.get(&view.route).is_none() {
+                return Err(StoreError::Conflict(format!(
+                    "delivery job {job} is for route `{}`, which is not configured; \
+                     configure it again to retry the job",
+                    view.route
+                )));
+            }
+        }
         let job = self.store.retry_job(job, now_millis()).await?;
         self.wakers.wake(&job.route);
         Ok(job)
+    }
+
+    /// Fails the pending jobs of every route the configuration no longer has, with the
+    /// reason [`ROUTE_REMOVED`]: they are listed as failed, and can be retried once their
+    /// route is configured again. Run at start-up, before the workers.
+    pub async fn fail_removed_routes(&self) -> Result<u64, StoreError> {
+        let configured: Vec<RouteName> = self.routes.iter().map(|r| r.name.clone()).collect();
+        let failed = self
+            .store
+            .fail_jobs_of_other_routes(&configured, ROUTE_REMOVED, now_millis())
+            .await?;
+        if failed > 0 {
+            tracing::warn!(
+                jobs = failed,
+                "pending jobs of routes no longer configured were failed (\"{ROUTE_REMOVED}\"); \
+                 configure the route again and retry them to send them"
+            );
+        }
+        Ok(failed)
+    }
+
+    /// Keeps the queue-depth gauge fresh until `shutdown`, reading the store every
+    /// [`QUEUE_DEPTH_EVERY`]: a scrape only renders what was read last, so scrapes can
+    /// neither load the store nor wait for it.
+    pub async fn keep_queue_depth(self, metrics: Metrics, shutdown: CancellationToken) {
+        loop {
+            self.refresh_queue_depth(&metrics).await;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(QUEUE_DEPTH_EVERY) => {}
+            }
+        }
     }
 
     pub async fn event(&self, id: &EventId) -> Result<StoredEvent, StoreError> {

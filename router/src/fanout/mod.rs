@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use self::admin::Deliveries;
 use self::routes::Routes;
 use self::worker::RouteWorker;
 use crate::domain::route::RouteName;
@@ -45,7 +46,8 @@ impl Wakers {
     }
 }
 
-/// Starts one worker per route; they stop when `shutdown` is cancelled.
+/// Starts one worker per route, and the reader of their queue depth for the metrics;
+/// they stop when `shutdown` is cancelled.
 pub fn spawn_workers(
     routes: &Routes,
     store: Arc<dyn Store>,
@@ -57,7 +59,7 @@ pub fn spawn_workers(
         .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    Ok(routes
+    let mut tasks: Vec<JoinHandle<()>> = routes
         .iter()
         .map(|route| {
             let worker = Arc::new(RouteWorker {
@@ -69,5 +71,10 @@ pub fn spawn_workers(
             });
             tokio::spawn(worker.run(shutdown.clone()))
         })
-        .collect())
+        .collect();
+    let depth = Deliveries::new(store, routes.clone(), wakers.clone());
+    tasks.push(tokio::spawn(
+        depth.keep_queue_depth(metrics.clone(), shutdown),
+    ));
+    Ok(tasks)
 }

@@ -49,6 +49,9 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
+    /// A webhook that could not be stored: Meta sends it again.
+    #[error("the delivery could not be stored; send it again")]
+    StoreError(#[source] StoreError),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::StoreError(_) => "store_error",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -88,7 +92,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StoreError(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,6 +102,7 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(e) | ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "request failed");
             }
+            ApiError::StoreError(e) => tracing::error!(error = ?e, "a webhook was not stored"),
             _ => {}
         }
         // The Display text of 5xx variants is fixed and says nothing internal.
@@ -148,6 +153,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} does not exist")),
             StoreError::Conflict(why) => ApiError::Conflict(why),
             StoreError::Unavailable(e) => ApiError::Unavailable(e),
+            StoreError::Busy(why) => ApiError::Busy(why),
         }
     }
 }
@@ -156,7 +162,7 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
             IngestError::BadSignature(e) => e.into(),
-            IngestError::Store(e) => e.into(),
+            IngestError::Store(e) => ApiError::StoreError(e),
         }
     }
 }

@@ -17,9 +17,10 @@ pub mod health;
 pub mod webhook;
 pub mod ws;
 
-/// Every route of the API, the webhook and the dialer's files, with JSON errors for
+/// Every route of the API, the webhook and the dialer's files (and `/metrics` with
+/// `metrics` set; else it is served on a listener of its own), with JSON errors for
 /// bodies, queries and paths that do not parse.
-pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path) {
+pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path, metrics: bool) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(256 * 1024)
@@ -39,6 +40,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &Path) {
     .configure(agents::configure)
     .configure(calls::configure)
     .configure(ws::configure);
+    if metrics {
+        cfg.configure(health::configure_metrics);
+    }
     // The dialer's page and bundle, when the directory exists (`make run` builds it).
     if static_dir.is_dir() {
         cfg.service(actix_files::Files::new("/", static_dir).index_file("index.html"));

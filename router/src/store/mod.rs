@@ -7,12 +7,14 @@
 
 #[cfg(test)]
 mod contract;
+pub mod ready;
 pub mod sqlite;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use ready::Readiness;
 pub use sqlite::SqliteStore;
 
 use switchboard_protocol::{Bsuid, CallId, WaId};
@@ -35,6 +37,11 @@ pub enum StoreError {
     Conflict(String),
     #[error("the store failed")]
     Unavailable(#[source] anyhow::Error),
+    /// The store is up but cannot take the write now: its queue is full, or the write did
+    /// not complete in time. A write refused so was not begun, or if begun, is committed
+    /// whole or not at all: trying it again is safe.
+    #[error("the store is busy: {0}")]
+    Busy(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -77,6 +84,11 @@ pub struct Versioned<T> {
 ///   webhooks.
 /// - **Nothing owed is lost to pruning.** [`DeliveryStore::prune`] removes only what no
 ///   pending or failed job still needs.
+/// - **Background work cannot starve ingest.** Pruning works in small steps, each atomic,
+///   so a delivery being recorded never waits behind more than one of them.
+/// - **Busy, not stuck.** A backend that cannot take a write now (a full queue, a write
+///   that did not complete in time) fails it with [`StoreError::Busy`] rather than
+///   making its caller wait without end; such a write is whole or absent, never half.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync + 'static {
     /// Records the delivery, its events and the jobs owed, atomically and durably. Events
@@ -123,7 +135,26 @@ pub trait DeliveryStore: Send + Sync + 'static {
 
     /// Forgets what is older than `before` and owed to nobody: delivered jobs, then events
     /// and deliveries no pending or failed job still needs. Calls and permissions stay.
+    ///
+    /// Works in small atomic steps, letting other writes through between them, so a
+    /// backlog of any size never holds up ingest; the future may be dropped between steps
+    /// (at shutdown), leaving what was removed removed and the rest for next time.
     async fn prune(&self, before: Millis) -> Result<Pruned, StoreError>;
+
+    /// Fails every pending job whose route is not in `routes` (the routes configured now),
+    /// with `reason` as its last error, releasing any lease and counting no attempt:
+    /// work no worker will ever claim shows as failed instead of pending forever, and
+    /// [`DeliveryStore::retry_job`] makes it due again if its route comes back. Failed and
+    /// delivered jobs are left as they are. Returns how many jobs were failed.
+    ///
+    /// Routers sharing a backend share their routes: one that lacks a route fails its jobs
+    /// for all of them.
+    async fn fail_jobs_of_other_routes(
+        &self,
+        routes: &[RouteName],
+        reason: &str,
+        now: Millis,
+    ) -> Result<u64, StoreError>;
 
     /// Calling events (calls, call statuses, permission replies) received since `since`,
     /// in the order received, so state lost to a crash between commit and processing is

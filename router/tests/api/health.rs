@@ -1,4 +1,7 @@
+use std::time::Duration;
+
 use switchboard_testkit::receiver::Receiver;
+use switchboard_testkit::wait::poll;
 
 use crate::helpers::{route, spawn_app, text_message};
 
@@ -26,15 +29,23 @@ async fn metrics_count_deliveries_events_and_forwards() {
     assert_eq!(refused.status(), 401);
     consumer.wait_for(1).await;
     app.wait_until_idle().await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The queue depth is read in the background, not per scrape: it shows the empty
+    // queue at the next read.
+    let text = poll(Duration::from_millis(100), async || {
+        let text = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.contains("switchboard_queue_depth{route=\"crm\"} 0")
+            .then_some(text)
+    })
+    .await
+    .expect("the queue depth is read again");
     for line in [
         "switchboard_webhook_deliveries_total{outcome=\"accepted\"} 2",
         "switchboard_webhook_deliveries_total{outcome=\"bad_signature\"} 1",

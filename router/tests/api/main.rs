@@ -14,4 +14,5 @@ mod limits;
 mod sessions;
 mod sockets;
 mod start_up;
+mod store;
 mod webhook;

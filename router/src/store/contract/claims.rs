@@ -242,6 +242,71 @@ pub(crate) async fn a_job_a_worker_is_delivering_cannot_be_retried_until_its_lea
     assert!(is_conflict(&delivered), "{delivered:?}");
 }
 
+pub(crate) async fn jobs_of_a_route_no_longer_configured_are_failed_and_can_be_retried<
+    B: Backend,
+>() {
+    let (_backend, store, crm, now) = fresh_with_route::<B>().await;
+    let gone = route("gone");
+    for (n, to) in [(1, &crm), (2, &gone), (3, &gone), (4, &gone), (5, &gone)] {
+        record(&store, one_text(n, now, to)).await;
+    }
+    // Before the route was removed, 4 was delivered, 5 failed for good, 2 waits for a
+    // later attempt, and 3 is in a worker's hands.
+    let claimed = store.claim_jobs(&gone, now, LEASE, 4).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    for job in &claimed {
+        match event_of(job) {
+            e if e == id(4) => settle(&store, job.id, delivered()).await,
+            e if e == id(5) => settle(&store, job.id, failed()).await,
+            e if e == id(2) => settle(&store, job.id, retry_at(now + HOUR)).await,
+            _ => {}
+        }
+    }
+
+    let later = now + 1_000;
+    let failed_now = store
+        .fail_jobs_of_other_routes(std::slice::from_ref(&crm), "route removed", later)
+        .await
+        .unwrap();
+
+    assert_eq!(failed_now, 2, "the pending jobs of gone, claimed or not");
+    for n in [2, 3] {
+        let view = job_of(&store, n).await;
+        assert_eq!(view.state, JobState::Failed, "event {n}");
+        assert_eq!(view.last_error.as_deref(), Some("route removed"));
+    }
+    assert_eq!(
+        job_of(&store, 2).await.attempts,
+        1,
+        "failing counts no attempt"
+    );
+    assert_eq!(job_of(&store, 3).await.attempts, 0);
+    assert_eq!(job_of(&store, 4).await.state, JobState::Delivered);
+    let failed_before = job_of(&store, 5).await;
+    assert_eq!(failed_before.last_error.as_deref(), Some("down"));
+    assert_eq!(job_of(&store, 1).await.state, JobState::Pending);
+    assert_eq!(
+        claim(&store, &crm, later).await.len(),
+        1,
+        "crm's job is untouched"
+    );
+    assert!(claim(&store, &gone, later + HOUR).await.is_empty());
+    let again = store
+        .fail_jobs_of_other_routes(std::slice::from_ref(&crm), "route removed", later)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "nothing pending is left on gone");
+
+    // The route came back: a retry makes the job due, and its worker gets it.
+    let retried = store
+        .retry_job(job_of(&store, 2).await.id, later)
+        .await
+        .unwrap();
+    assert_eq!(retried.state, JobState::Pending);
+    let back = claim(&store, &gone, later).await;
+    assert_eq!(events_of(&back), ids(&[2]));
+}
+
 pub(crate) async fn replay_queues_new_jobs_for_a_stored_event<B: Backend>() {
     let backend = B::open().await;
     let store = backend.store();

@@ -67,6 +67,7 @@ macro_rules! store_contract {
             a_job_claimed_but_never_tried_keeps_its_attempts_across_a_restart,
             a_failed_job_can_be_retried_and_a_delivered_one_cannot,
             a_job_a_worker_is_delivering_cannot_be_retried_until_its_lease_runs_out,
+            jobs_of_a_route_no_longer_configured_are_failed_and_can_be_retried,
             replay_queues_new_jobs_for_a_stored_event,
             replay_of_an_unknown_event_is_not_found,
             pruning_keeps_what_pending_or_failed_jobs_still_need,

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::columns::{known, parsed, parsed_opt};
+use super::prune::STEP_ROWS;
 use super::SqliteStore;
 use crate::domain::clock::Millis;
 use crate::domain::delivery::{
@@ -426,41 +427,17 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
-        self.write(Durability::Relaxed, move |conn| {
-            let jobs = conn.execute(
-                "DELETE FROM jobs WHERE state = 'delivered' AND updated_at < ?1",
-                [before],
-            )?;
-            // What a pending or failed job will still send must stay.
-            let kept = "SELECT delivery_id FROM jobs";
-            conn.execute(
-                &format!(
-                    "DELETE FROM delivery_events WHERE delivery_id IN
-                     (SELECT id FROM deliveries WHERE received_at < ?1 AND id NOT IN ({kept}))"
-                ),
-                [before],
-            )?;
-            let events = conn.execute(
-                "DELETE FROM events WHERE received_at < ?1
-                   AND id NOT IN (SELECT event_id FROM jobs WHERE event_id IS NOT NULL)
-                   AND delivery_id NOT IN (SELECT delivery_id FROM jobs)",
-                [before],
-            )?;
-            let deliveries = conn.execute(
-                &format!(
-                    "DELETE FROM deliveries WHERE received_at < ?1 AND id NOT IN ({kept})
-                       AND id NOT IN (SELECT delivery_id FROM events)"
-                ),
-                [before],
-            )?;
-            let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-            Ok(Pruned {
-                jobs: count(jobs),
-                events: count(events),
-                deliveries: count(deliveries),
-            })
-        })
-        .await
+        self.prune_in_steps(before, STEP_ROWS).await
+    }
+
+    async fn fail_jobs_of_other_routes(
+        &self,
+        routes: &[RouteName],
+        reason: &str,
+        now: Millis,
+    ) -> Result<u64, StoreError> {
+        self.fail_jobs_in_steps(routes, reason, now, STEP_ROWS)
+            .await
     }
 
     async fn calling_events_since(&self, since: Millis) -> Result<Vec<CallingEvent>, StoreError> {

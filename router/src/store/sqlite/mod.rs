@@ -7,8 +7,11 @@
 //! group. Reads use their own connections, which WAL lets run beside the writer.
 //!
 //! - `schema.sql`: the tables.
-//! - [`writer`]: the writer thread, group commit and checkpoints.
+//! - [`writer`]: the writer thread and group commit.
+//! - [`queue`]: the writer's queue, bounded in places and in time.
+//! - [`wal`]: checkpoints, so the WAL stays short under any load.
 //! - [`deliveries`]: deliveries, events and jobs ([`DeliveryStore`]).
+//! - [`prune`]: old deliveries forgotten in small steps; jobs of removed routes failed.
 //! - `columns`: typed values read out of rows.
 //! - `files`: the data directory and the store's files, owner-only.
 //! - [`calls`]: calls and permissions with versions for compare-and-set ([`CallStore`]).
@@ -18,22 +21,28 @@ mod calls;
 mod columns;
 mod deliveries;
 mod files;
+mod prune;
+mod queue;
 mod sessions;
+mod wal;
 mod writer;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use rusqlite::Connection;
 
-use self::writer::{queue_write, run_checkpoints, run_writer, Write};
+pub use self::queue::QueueLimits;
+use self::queue::WriteQueue;
+use self::wal::{run_checkpoints, WalKeeper, WalWatch};
+use self::writer::{queue_write, run_writer, Write};
 #[cfg(doc)]
 use super::{CallStore, DeliveryStore, SessionStore};
 use super::{Durability, Store, StoreError};
+use crate::telemetry::StoreMetrics;
 
 /// Read connections beside the writer.
 const READERS: usize = 4;
@@ -47,6 +56,15 @@ pub enum OpenMode {
     Tool,
 }
 
+/// How a store is opened beyond its directory and mode.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// The writer's queue: places and patience.
+    pub queue: QueueLimits,
+    /// Where the writer's queue is counted, if anywhere.
+    pub metrics: Option<StoreMetrics>,
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -54,6 +72,7 @@ pub struct SqliteStore {
 
 struct Inner {
     writer: mpsc::Sender<Write>,
+    queue: WriteQueue,
     /// Read connections: a slow read (a count over a large backlog) does not hold up the
     /// quick ones an agent's accept waits for.
     readers: Vec<Mutex<Connection>>,
@@ -65,9 +84,15 @@ struct Inner {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `data_dir/switchboard.db`. The directory and every file
-    /// of the store are made readable by their owner only.
+    /// Opens (creating if needed) `data_dir/switchboard.db` with the default [`Options`].
+    /// The directory and every file of the store are made readable by their owner only.
     pub fn open(data_dir: &Path, mode: OpenMode) -> anyhow::Result<Self> {
+        Self::open_with(data_dir, mode, Options::default())
+    }
+
+    /// Opens (creating if needed) `data_dir/switchboard.db`, owner-only, as [`Self::open`]
+    /// does, with `options`.
+    pub fn open_with(data_dir: &Path, mode: OpenMode, options: Options) -> anyhow::Result<Self> {
         let path = data_dir.join("switchboard.db");
         let lock_path = data_dir.join("switchboard.lock");
         files::secure_data_dir(data_dir, &path, &lock_path)?;
@@ -90,28 +115,37 @@ impl SqliteStore {
                 )
                 .context("cannot release old leases")?;
         }
-        // Checkpoints run on their own thread, so no webhook waits for one (SQLite would
-        // otherwise run them inside whichever commit crosses the threshold).
+        // Checkpoints are the checkpointer's and the writer's own (`wal.rs`), so no
+        // webhook waits for one (SQLite would otherwise run them inside whichever commit
+        // crosses the threshold).
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        writer.pragma_update(None, "journal_size_limit", wal::WAL_SIZE_LIMIT)?;
         let (stop_checkpoints, stopped) = mpsc::channel::<()>();
-        if mode == OpenMode::Server {
-            let checkpointer = open_connection(&path)?;
-            std::thread::Builder::new()
-                .name("store-checkpoint".into())
-                .spawn(move || run_checkpoints(checkpointer, stopped))
-                .context("cannot start the store checkpointer")?;
-        }
+        let keeper = match mode {
+            OpenMode::Server => {
+                let watch = Arc::new(WalWatch::default());
+                let checkpointer = open_connection(&path)?;
+                let seen = watch.clone();
+                std::thread::Builder::new()
+                    .name("store-checkpoint".into())
+                    .spawn(move || run_checkpoints(checkpointer, seen, stopped))
+                    .context("cannot start the store checkpointer")?;
+                Some(WalKeeper::new(watch))
+            }
+            OpenMode::Tool => None,
+        };
         let readers = (0..READERS)
             .map(|_| open_connection(&path).map(Mutex::new))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let (sender, receiver) = mpsc::channel::<Write>();
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(writer, receiver))
+            .spawn(move || run_writer(writer, receiver, keeper))
             .context("cannot start the store writer")?;
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: sender,
+                queue: WriteQueue::new(options.queue, options.metrics),
                 readers,
                 path,
                 lock: Mutex::new(lock),
@@ -133,19 +167,23 @@ impl SqliteStore {
         *lock = None;
     }
 
+    /// Queues `work` for the writer and waits for the commit that holds it: `Busy` at once
+    /// if the queue has no place, or once the queue's timeout passes (the write is then
+    /// not begun if it had not been; one already begun may still be committed, whole).
     async fn write<T, F>(&self, durability: Durability, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (write, answer) = queue_write(durability, work);
-        self.inner
-            .writer
-            .send(write)
-            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the store writer stopped")))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the store writer stopped")))?
+        let queue = &self.inner.queue;
+        let place = queue.admit()?;
+        let (write, answer) = queue_write(durability, work, Some(place));
+        let stopped = || StoreError::Unavailable(anyhow::anyhow!("the store writer stopped"));
+        self.inner.writer.send(write).map_err(|_| stopped())?;
+        match tokio::time::timeout(queue.limits.timeout, answer).await {
+            Ok(answer) => answer.map_err(|_| stopped())?,
+            Err(_) => Err(queue.timed_out()),
+        }
     }
 
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -186,7 +224,7 @@ fn lock_data_dir(data_dir: &Path, path: &Path) -> anyhow::Result<File> {
 
 fn open_connection(path: &Path) -> anyhow::Result<Connection> {
     let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(wal::BUSY_TIMEOUT)?;
     // WAL lets reads run beside the writer; FULL makes each commit durable on its own.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (route, next_attempt_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
+-- Whether a delivery is still owed anything: what pruning asks of every old delivery.
+CREATE INDEX IF NOT EXISTS jobs_by_delivery ON jobs (delivery_id);
 CREATE INDEX IF NOT EXISTS events_by_delivery ON events (delivery_id);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (received_at);
 CREATE TABLE IF NOT EXISTS calls (

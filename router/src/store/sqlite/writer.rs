@@ -1,5 +1,5 @@
 //! The writer thread: every write of the store, committed in groups, each in its own
-//! savepoint; and the checkpoints that copy the WAL back into the database beside it.
+//! savepoint, with the WAL kept short between groups ([`WalKeeper`]).
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -9,6 +9,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::queue::Place;
+use super::wal::WalKeeper;
 use crate::store::{Durability, StoreError};
 
 /// The most writes committed in one transaction.
@@ -31,6 +33,10 @@ trait WriteOp: Send {
     fn finish(self: Box<Self>, commit: Result<(), String>);
     /// Tells the caller its write did not happen.
     fn fail(self: Box<Self>, error: String);
+    /// Whether the caller stopped waiting (its time ran out, or it went away): a write
+    /// nobody waits for any more is not begun, so a caller that heard it failed can rely
+    /// on that unless it had already begun.
+    fn abandoned(&self) -> bool;
 }
 
 /// A write and the channel its caller waits on.
@@ -39,6 +45,8 @@ struct Queued<T, F> {
     work: Option<F>,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
+    /// The write's place in the queue, given back when it is answered or dropped.
+    _place: Option<Place>,
 }
 
 impl<T, F> WriteOp for Queued<T, F>
@@ -76,12 +84,18 @@ where
             .reply
             .send(Err(StoreError::Unavailable(anyhow::anyhow!(error))));
     }
+
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
 }
 
-/// Wraps `work` for the writer thread; the receiver gets its outcome.
+/// Wraps `work` for the writer thread, holding `place` until it is answered; the receiver
+/// gets its outcome.
 pub(super) fn queue_write<T, F>(
     durability: Durability,
     work: F,
+    place: Option<Place>,
 ) -> (Write, oneshot::Receiver<Result<T, StoreError>>)
 where
     T: Send + 'static,
@@ -92,31 +106,34 @@ where
         work: Some(work),
         result: None,
         reply,
+        _place: place,
     });
     (Write { durability, op }, answer)
 }
 
-/// How often the WAL is copied back into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// How long the writer waits for a write before it looks after the WAL anyway.
+const IDLE_LOOK: Duration = Duration::from_millis(250);
 
-/// Copies committed WAL frames into the database without blocking the writer, until the
-/// store is dropped (which drops the sender of `stop`).
-pub(super) fn run_checkpoints(conn: Connection, stop: mpsc::Receiver<()>) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        let result: rusqlite::Result<(i64, i64, i64)> =
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            });
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "store: checkpoint failed");
-        }
-    }
-}
-
-pub(super) fn run_writer(conn: Connection, receiver: mpsc::Receiver<Write>) {
+/// Commits what is queued, group after group, until every sender is gone; between groups
+/// (and when idle) `keeper`, if any, keeps the WAL short.
+pub(super) fn run_writer(
+    conn: Connection,
+    receiver: mpsc::Receiver<Write>,
+    mut keeper: Option<WalKeeper>,
+) {
     // `open_connection` left the connection at FULL.
     let mut synced = true;
-    while let Ok(first) = receiver.recv() {
+    loop {
+        let first = match receiver.recv_timeout(IDLE_LOOK) {
+            Ok(write) => write,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(keeper) = &mut keeper {
+                    keeper.between_groups(&conn);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match receiver.try_recv() {
@@ -125,6 +142,9 @@ pub(super) fn run_writer(conn: Connection, receiver: mpsc::Receiver<Write>) {
             }
         }
         write_group(&conn, &mut synced, group);
+        if let Some(keeper) = &mut keeper {
+            keeper.between_groups(&conn);
+        }
     }
 }
 
@@ -160,10 +180,22 @@ fn commit_group(conn: &Connection, group: Vec<Write>) {
         return;
     }
     let mut ran = Vec::with_capacity(group.len());
+    let mut abandoned = 0_usize;
     for write in group {
+        if write.op.abandoned() {
+            // Its caller was told it failed; dropping it gives back its place.
+            abandoned += 1;
+            continue;
+        }
         if let Some(op) = run_in_savepoint(conn, write.op) {
             ran.push(op);
         }
+    }
+    if abandoned > 0 {
+        tracing::warn!(
+            writes = abandoned,
+            "store: writes not begun: their callers stopped waiting"
+        );
     }
     let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
     if let Err(e) = &commit {
@@ -252,12 +284,16 @@ mod tests {
     #[test]
     fn a_panicking_write_does_not_undo_the_others_in_its_group() {
         let conn = scratch_connection();
-        let (first, first_answer) = queue_write(Durability::Synced, insert(1));
-        let (bad, bad_answer) = queue_write(Durability::Synced, |conn| -> Result<(), StoreError> {
-            insert(2)(conn)?;
-            panic!("a bug in a write");
-        });
-        let (last, last_answer) = queue_write(Durability::Synced, insert(3));
+        let (first, first_answer) = queue_write(Durability::Synced, insert(1), None);
+        let (bad, bad_answer) = queue_write(
+            Durability::Synced,
+            |conn| -> Result<(), StoreError> {
+                insert(2)(conn)?;
+                panic!("a bug in a write");
+            },
+            None,
+        );
+        let (last, last_answer) = queue_write(Durability::Synced, insert(3), None);
         commit_group(&conn, vec![first, bad, last]);
         assert!(answer(first_answer).is_ok());
         assert!(matches!(
@@ -275,10 +311,14 @@ mod tests {
         conn.execute_batch("BEGIN").unwrap();
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let seen = ran.clone();
-        let (write, reply) = queue_write(Durability::Relaxed, move |conn| {
-            seen.store(true, std::sync::atomic::Ordering::SeqCst);
-            insert(1)(conn)
-        });
+        let (write, reply) = queue_write(
+            Durability::Relaxed,
+            move |conn| {
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                insert(1)(conn)
+            },
+            None,
+        );
         commit_group(&conn, vec![write]);
         let failed = answer(reply);
         assert!(
@@ -291,12 +331,23 @@ mod tests {
     }
 
     #[test]
+    fn a_write_whose_caller_stopped_waiting_is_not_begun() {
+        let conn = scratch_connection();
+        let (kept, kept_answer) = queue_write(Durability::Synced, insert(1), None);
+        let (dropped, dropped_answer) = queue_write(Durability::Synced, insert(2), None);
+        drop(dropped_answer);
+        commit_group(&conn, vec![kept, dropped]);
+        assert!(answer(kept_answer).is_ok());
+        assert_eq!(rows(&conn), vec![1]);
+    }
+
+    #[test]
     fn synced_writes_fail_rather_than_commit_without_an_fsync() {
         let conn = scratch_connection();
         // SQLite refuses to change `synchronous` inside a transaction.
         conn.execute_batch("BEGIN").unwrap();
         let mut synced = false;
-        let (write, reply) = queue_write(Durability::Synced, insert(1));
+        let (write, reply) = queue_write(Durability::Synced, insert(1), None);
         write_group(&conn, &mut synced, vec![write]);
         let failed = answer(reply);
         assert!(
@@ -307,7 +358,7 @@ mod tests {
         conn.execute_batch("ROLLBACK").unwrap();
         assert!(rows(&conn).is_empty());
         // Once the pragma can be set, the next synced group goes through.
-        let (write, reply) = queue_write(Durability::Synced, insert(2));
+        let (write, reply) = queue_write(Durability::Synced, insert(2), None);
         write_group(&conn, &mut synced, vec![write]);
         assert!(answer(reply).is_ok());
         assert!(synced);

@@ -1,0 +1,191 @@
+//! Keeping the write-ahead log small. Commits append to the WAL; a checkpoint copies its
+//! frames back into the database, and the WAL starts over from its beginning only when a
+//! write begins at a moment every frame has been copied and no read is still using it.
+//!
+//! Two parts share the work:
+//! - the checkpointer thread ([`run_checkpoints`]) copies frames beside the writer
+//!   (`PASSIVE`: it never blocks a commit), so no webhook waits for that copy;
+//! - the writer thread ([`WalKeeper`]) finishes the job between two groups. Under a steady
+//!   stream of commits the checkpointer alone never catches up with the writer, and the
+//!   WAL would grow for as long as the stream lasts; the writer, copying the few frames
+//!   left while it writes nothing, lets its next commit start the WAL over. When no frame
+//!   has been added for a while it also truncates the file to nothing (after a prune, say).
+//!
+//! `journal_size_limit` cuts a WAL that grew past [`WAL_SIZE_LIMIT`] (while a long read
+//! held it) back to that size when it starts over.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// WAL frames (pages) past which the writer lets the WAL start over: 16 MiB of 4 KiB pages.
+const RESTART_FRAMES: i64 = 4096;
+/// How soon the writer tries again after a checkpoint of its own that did not let the WAL
+/// start over (the checkpointer was copying, or a read still used old frames); doubled at
+/// each try, up to [`RESTART_RETRY_MAX`], until the WAL does start over. Each try costs the
+/// writer a sync of the database, so reads that never stop cost it one a second at most.
+const RESTART_RETRY: Duration = Duration::from_millis(50);
+const RESTART_RETRY_MAX: Duration = Duration::from_secs(1);
+/// How long the WAL must not have grown before the writer truncates it.
+const IDLE_TRUNCATE: Duration = Duration::from_secs(1);
+/// How long a truncation may wait for reads to finish before it gives up until next time:
+/// the writer holds no commit back longer than this for it.
+const TRUNCATE_PATIENCE: Duration = Duration::from_millis(50);
+/// The writer connection's usual patience with locks (a tool's write beside the server).
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most a WAL file keeps once it starts over (`journal_size_limit`).
+pub(super) const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// What the checkpointer last saw of the WAL, for the writer to act on.
+#[derive(Debug, Default)]
+pub(super) struct WalWatch {
+    /// Frames in the WAL at the checkpointer's last pass.
+    frames: AtomicI64,
+}
+
+impl WalWatch {
+    fn frames(&self) -> i64 {
+        self.frames.load(Ordering::Relaxed)
+    }
+
+    fn set_frames(&self, frames: i64) {
+        self.frames.store(frames, Ordering::Relaxed);
+    }
+}
+
+/// Copies committed WAL frames into the database without blocking the writer, until the
+/// store is dropped (which drops the sender of `stop`), telling `watch` how long the WAL is.
+pub(super) fn run_checkpoints(conn: Connection, watch: Arc<WalWatch>, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        match checkpoint(&conn, Mode::Passive) {
+            Ok(done) if !done.busy => watch.set_frames(done.frames),
+            // The writer is finishing a checkpoint of its own; the next pass sees the result.
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "store: checkpoint failed"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// Copies what it can without waiting for anyone.
+    Passive,
+    /// Copies everything, waits (up to the busy timeout) for reads to let go of the WAL,
+    /// and truncates the WAL file to nothing.
+    Truncate,
+}
+
+/// What a checkpoint did.
+#[derive(Debug, Clone, Copy)]
+struct Checkpoint {
+    /// It could not run, or not finish: another checkpoint was running, or (truncating) a
+    /// read still used the WAL.
+    busy: bool,
+    /// Frames in the WAL.
+    frames: i64,
+    /// Frames of the WAL now copied into the database.
+    copied: i64,
+}
+
+fn checkpoint(conn: &Connection, mode: Mode) -> rusqlite::Result<Checkpoint> {
+    let sql = match mode {
+        Mode::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+        Mode::Truncate => "PRAGMA wal_checkpoint(TRUNCATE)",
+    };
+    conn.query_row(sql, [], |row| {
+        Ok(Checkpoint {
+            busy: row.get::<_, i64>(0)? != 0,
+            frames: row.get(1)?,
+            copied: row.get(2)?,
+        })
+    })
+}
+
+/// The writer's share of the checkpoints: called between groups, on the writer's own
+/// connection, while no transaction is open.
+pub(super) struct WalKeeper {
+    watch: Arc<WalWatch>,
+    /// When the writer may next try a checkpoint of its own, and the wait after that.
+    next_try: Instant,
+    retry: Duration,
+    /// The WAL's length when the writer last copied all of it: until a commit adds to it,
+    /// there is nothing more to do.
+    copied: Option<i64>,
+    /// The WAL's length as last seen, and since when it has not changed.
+    still: (i64, Instant),
+}
+
+impl WalKeeper {
+    pub(super) fn new(watch: Arc<WalWatch>) -> Self {
+        Self {
+            watch,
+            next_try: Instant::now(),
+            retry: RESTART_RETRY,
+            copied: None,
+            still: (0, Instant::now()),
+        }
+    }
+
+    /// Lets the WAL start over once it is long, and truncates it once it has been still.
+    pub(super) fn between_groups(&mut self, conn: &Connection) {
+        let frames = self.watch.frames();
+        let now = Instant::now();
+        if frames != self.still.0 {
+            self.still = (frames, now);
+        }
+        if frames < RESTART_FRAMES {
+            // Short again: the last try worked, or none was needed.
+            self.retry = RESTART_RETRY;
+        } else if self.copied != Some(frames) && now >= self.next_try {
+            self.next_try = now + self.retry;
+            self.retry = (self.retry * 2).min(RESTART_RETRY_MAX);
+            self.copy_all(conn);
+            return;
+        }
+        if frames > 0 && now.duration_since(self.still.1) >= IDLE_TRUNCATE {
+            self.truncate(conn, now);
+        }
+    }
+
+    /// Copies what the checkpointer has not yet; if that is everything, the next commit
+    /// starts the WAL over.
+    fn copy_all(&mut self, conn: &Connection) {
+        match checkpoint(conn, Mode::Passive) {
+            // The checkpointer is copying: try again shortly.
+            Ok(done) if done.busy => {}
+            Ok(done) if done.frames == done.copied => self.copied = Some(done.frames),
+            // A read still uses frames the copy could not pass: try again shortly.
+            Ok(done) => tracing::debug!(?done, "store: a read holds the WAL back"),
+            Err(e) => tracing::warn!(error = %e, "store: checkpoint failed"),
+        }
+    }
+
+    /// Copies the whole WAL back and truncates its file to nothing, waiting a moment at
+    /// most for reads to let go of it.
+    fn truncate(&mut self, conn: &Connection, now: Instant) {
+        if let Err(e) = conn.busy_timeout(TRUNCATE_PATIENCE) {
+            tracing::warn!(error = %e, "store: cannot shorten the busy timeout");
+            return;
+        }
+        match checkpoint(conn, Mode::Truncate) {
+            Ok(done) if !done.busy => {
+                self.watch.set_frames(0);
+                self.still = (0, now);
+                self.copied = None;
+            }
+            // Reads are still going on: not idle enough; wait another while.
+            Ok(_) => self.still.1 = now,
+            Err(e) => {
+                tracing::warn!(error = %e, "store: cannot truncate the WAL");
+                self.still.1 = now;
+            }
+        }
+        if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
+            tracing::error!(error = %e, "store: cannot restore the busy timeout");
+        }
+    }
+}
