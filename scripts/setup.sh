@@ -2,8 +2,10 @@
 # Installs what a make target needs and this machine lacks; quick when everything is there.
 #
 #   scripts/setup.sh run    # make run: the wasm target, wasm-bindgen-cli, npm's binaryen
-#   scripts/setup.sh test   # make test: the above, rustfmt and clippy, Chromium and its
-#                           # driver, iproute2 and util-linux (loopback-only namespace), npm
+#   scripts/setup.sh test   # make test: the above, rustfmt and clippy, cargo-deny,
+#                           # Chromium and its driver, iproute2 and util-linux
+#                           # (loopback-only namespace), npm
+#   scripts/setup.sh fuzz   # make fuzz: cargo-fuzz, and nothing else
 #
 # Rust pieces are installed with rustup and cargo as the current user. System packages come
 # from apt: as root they are installed; otherwise the script stops and prints the exact
@@ -16,9 +18,9 @@ cd "$root"
 
 goal=${1:-}
 case $goal in
-    run | test) ;;
+    run | test | fuzz) ;;
     *)
-        echo "usage: scripts/setup.sh run|test" >&2
+        echo "usage: scripts/setup.sh run|test|fuzz" >&2
         exit 2
         ;;
 esac
@@ -32,6 +34,20 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 have cargo || fail "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again"
+
+# --- cargo-fuzz, for make fuzz alone --------------------------------------------------------
+
+# It builds the targets on the stable toolchain (`--sanitizer none`, or AddressSanitizer with
+# RUSTC_BOOTSTRAP=1; see the Makefile), so no other toolchain is needed.
+if [[ $goal == fuzz ]]; then
+    cargo_fuzz=0.13.2
+    if [[ $(cargo fuzz --version 2>/dev/null) != "cargo-fuzz $cargo_fuzz" ]]; then
+        say "cargo install cargo-fuzz $cargo_fuzz (about 2 minutes on 2 cores, once)"
+        cargo install cargo-fuzz --version "$cargo_fuzz" --locked
+    fi
+    say "ready for make fuzz"
+    exit 0
+fi
 
 # --- System packages (apt) -----------------------------------------------------------------
 
@@ -108,6 +124,14 @@ if [[ $current != "$want" ]]; then
     say "cargo install wasm-bindgen-cli $want: about 7 minutes on 2 cores, once"
     # Without --locked: the CLI's own lock file pins a crate version the registry has withdrawn.
     cargo install wasm-bindgen-cli --version "$want" --force
+fi
+
+# --- cargo-deny, for make test's licence, ban and source checks (deny.toml) ---------------
+
+cargo_deny=0.20.2
+if [[ $goal == test && $(cargo deny --version 2>/dev/null) != "cargo-deny $cargo_deny" ]]; then
+    say "cargo install cargo-deny $cargo_deny: about 9 minutes on 2 cores, once"
+    cargo install cargo-deny --version "$cargo_deny" --locked
 fi
 
 # --- wasm-opt from npm's binaryen (package-lock.json) -------------------------------------
