@@ -339,3 +339,48 @@ fn the_graph_api_base_must_be_https_unless_it_is_this_machine() {
         .to_string();
     assert!(err.contains("in clear"), "{err}");
 }
+
+#[test]
+fn the_store_queue_and_a_metrics_listener_are_read_and_zero_bounds_refused() {
+    let defaults = Settings::from_toml(EXAMPLE).unwrap();
+    assert_eq!(defaults.store.write_queue, 1024);
+    assert_eq!(defaults.store.write_timeout, Duration::from_secs(5));
+    assert_eq!(defaults.server.metrics_listen, None);
+
+    let text = EXAMPLE
+        .replacen(
+            "data_dir = \"./data\"",
+            "data_dir = \"./data\"\nmetrics_listen = \"127.0.0.1:9090\"",
+            1,
+        )
+        .replacen(
+            "[calls]",
+            "[store]\nwrite_queue = 8\nwrite_timeout = \"250ms\"\n\n[calls]",
+            1,
+        );
+    let settings = Settings::from_toml(&text).unwrap();
+    assert_eq!(settings.store.write_queue, 8);
+    assert_eq!(settings.store.write_timeout, Duration::from_millis(250));
+    assert_eq!(
+        settings.server.metrics_listen,
+        Some("127.0.0.1:9090".parse().unwrap())
+    );
+
+    for (from, to, key) in [
+        ("write_queue = 8", "write_queue = 0", "store.write_queue"),
+        (
+            "write_timeout = \"250ms\"",
+            "write_timeout = \"0s\"",
+            "store.write_timeout",
+        ),
+        (
+            "metrics_listen = \"127.0.0.1:9090\"",
+            "metrics_listen = \"nowhere\"",
+            "server.metrics_listen",
+        ),
+    ] {
+        let bad = text.replacen(from, to, 1);
+        let err = Settings::from_toml(&bad).unwrap_err().to_string();
+        assert!(err.contains(key), "{key}: {err}");
+    }
+}
