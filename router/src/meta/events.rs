@@ -2,8 +2,9 @@
 //!
 //! One event per element of `messages[]`, `statuses[]` and `calls[]` in every change of
 //! every entry, one per change for any other field, and one `other:unparsed` event for
-//! signed bytes that are not a Meta envelope: nothing Meta signed is ever dropped. A
-//! delivery past its [`Limits`] is kept whole as one `other:oversize` event.
+//! signed bytes that are not a Meta envelope (an `entry` array whose every entry has a
+//! `changes` array, with at least one change among them): nothing Meta signed is ever
+//! dropped. A delivery past its [`Limits`] is kept whole as one `other:oversize` event.
 //!
 //! An item's event carries the item and the little of its change it needs (Meta's
 //! `messaging_product`, `metadata`, `errors` and the item's own contact), written straight
@@ -82,7 +83,7 @@ pub fn split(delivery: &VerifiedDelivery) -> Vec<Event> {
 pub fn split_within(delivery: &VerifiedDelivery, limits: Limits) -> Split {
     let body = delivery.body();
     let root = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(root)) if root.get("entry").is_some_and(Value::is_array) => root,
+        Ok(Value::Object(root)) if is_envelope(&root) => root,
         _ => {
             return Split {
                 events: vec![whole(body, "unparsed")],
@@ -110,6 +111,17 @@ pub fn split_within(delivery: &VerifiedDelivery, limits: Limits) -> Split {
         events,
         oversize: None,
     }
+}
+
+/// Whether the split can account for everything in `root`: an entry without a `changes`
+/// array, or an envelope with no change at all, would otherwise make no event.
+fn is_envelope(root: &Map<String, Value>) -> bool {
+    let Some(entries) = root.get("entry").and_then(Value::as_array) else {
+        return false;
+    };
+    let changes = |entry: &Value| entry.get("changes").and_then(Value::as_array).map(Vec::len);
+    entries.iter().all(|entry| changes(entry).is_some())
+        && entries.iter().any(|entry| changes(entry) > Some(0))
 }
 
 /// The delivery's raw bytes as one `other:<detail>` event, named by their digest.
@@ -419,6 +431,29 @@ mod tests {
             let events = split(&verified(body));
             assert_eq!(events.len(), 1, "{body}");
             assert_eq!(events[0].kind, EventKind::unparsed());
+            assert_eq!(events[0].payload, body.as_bytes());
+        }
+    }
+
+    #[test]
+    fn an_envelope_with_no_change_to_split_is_one_unparsed_event() {
+        // Found by fuzzing (fuzz/corpus/webhook_split/regression-no-changes): a misspelt
+        // `changes` made a call permission reply vanish without an event.
+        let reply = r#"{"id":"wamid.a","interactive":{"type":"call_permission_reply"}}"#;
+        let misspelt = format!(
+            r#"{{"entry":[{{"id":"1","ch#anges":[{{"field":"messages","value":{{"messages":[{reply}]}}}}]}}]}}"#
+        );
+        let half = r#"{"entry":[{"id":"1","changes":[{"field":"x"}]},{"id":"2","changes":{}}]}"#;
+        for body in [
+            r#"{"entry":[]}"#,
+            r#"{"entry":[{"changes":[]}]}"#,
+            r#"{"entry":[1]}"#,
+            half,
+            &misspelt,
+        ] {
+            let events = split(&verified(body));
+            assert_eq!(events.len(), 1, "{body}");
+            assert_eq!(events[0].kind, EventKind::unparsed(), "{body}");
             assert_eq!(events[0].payload, body.as_bytes());
         }
     }
