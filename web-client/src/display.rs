@@ -39,7 +39,9 @@ struct Civil {
 /// Unix seconds to the civil date and time, in a zone `offset_min` minutes east of UTC
 /// (Howard Hinnant's days-from-civil, inverted).
 fn civil(unix: i64, offset_min: i64) -> Civil {
-    let local = unix + offset_min * 60;
+    // Times come from the router's events (a permission's expiry, a retry time): any i64
+    // must date without overflow, the extremes saturating.
+    let local = unix.saturating_add(offset_min.saturating_mul(60));
     let days = local.div_euclid(86_400);
     let secs = local.rem_euclid(86_400);
     let z = days + 719_468;
@@ -180,6 +182,16 @@ mod tests {
         assert_eq!(when(at, at, -300), "09:05");
         assert_eq!(iso(at), "2026-11-21T14:05:00Z");
         assert_eq!(iso(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn the_furthest_times_an_event_can_carry_are_dated_without_overflow() {
+        // A `permission.updated` with `expires_at` near i64::MAX, shown in UTC+14,
+        // overflowed here (fuzz/corpus/dialer_wire/regression-expiry-at-i64-max).
+        for (at, zone) in [(i64::MAX, 840), (i64::MIN, -720), (i64::MAX, i64::MAX)] {
+            assert!(!when(at, 1_795_269_900, zone).is_empty());
+            assert!(!iso(at).is_empty());
+        }
     }
 
     #[test]
