@@ -70,7 +70,7 @@ impl Mix {
 }
 
 /// Prefixes of the ids that are replaced; the prefix itself is kept.
-const ID_PREFIXES: [&str; 2] = ["wamid.", "wacid."];
+pub const ID_PREFIXES: [&str; 2] = ["wamid.", "wacid."];
 
 /// A fixture cut at its ids: `literals[0] prefix[0] <id> literals[1] prefix[1] <id> ...`.
 struct Template {
@@ -120,7 +120,7 @@ impl Template {
 
 /// The part of an id after its `wamid.`/`wacid.` prefix. Upper-case hex and digits only:
 /// valid in any id charset a parser may check.
-fn unique_id(run_id: u32, counter: u64, item: usize) -> String {
+pub fn unique_id(run_id: u32, counter: u64, item: usize) -> String {
     format!("{ID_MARK}{run_id:08X}{counter:012X}{item:02X}")
 }
 

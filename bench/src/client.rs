@@ -64,6 +64,18 @@ pub enum Outcome {
     Error(anyhow::Error),
 }
 
+/// No answer came within the connection's timeout.
+#[derive(Debug)]
+pub struct TimedOut(pub Duration);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no answer within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
 /// One connection, opened lazily and re-opened after the server closes it or it fails.
 pub struct Connection {
     target: Target,
@@ -97,13 +109,14 @@ impl Connection {
         }
     }
 
-    /// Sends one signed webhook and returns the answer's status and body, within the timeout.
+    /// Sends one signed webhook and returns the answer's status and body, within the timeout
+    /// (past it, the error is a [`TimedOut`]).
     pub async fn post_reading(&mut self, body: &SignedBody) -> anyhow::Result<(StatusCode, Bytes)> {
         let answer = tokio::time::timeout(self.timeout, self.exchange(body)).await;
         if !matches!(answer, Ok(Ok(_))) {
             self.sender = None;
         }
-        answer.map_err(|_| anyhow::anyhow!("no answer within {:?}", self.timeout))?
+        answer.map_err(|_| anyhow::Error::new(TimedOut(self.timeout)))?
     }
 
     async fn exchange(&mut self, body: &SignedBody) -> anyhow::Result<(StatusCode, Bytes)> {

@@ -8,7 +8,9 @@
 //! - `sink`: a delivery consumer that answers 200 and counts, for fan-out throughput;
 //! - `rss`: a process's resident memory (and CPU time);
 //! - `amplify`: posts deliveries of 1,000 status items sharing one 2 MB value, and reports
-//!   the answer time and the router's peak memory.
+//!   the answer time and the router's peak memory;
+//! - `soak-drive`, `soak-consumer`, `soak-report`: the soak's load, its flapping consumer
+//!   and its report (`bench/soak.sh`).
 
 mod amplify;
 mod bodies;
@@ -20,6 +22,7 @@ mod latency;
 mod push;
 mod rss;
 mod sink;
+mod soak;
 mod sockets;
 mod ws;
 
@@ -62,6 +65,14 @@ enum Command {
     /// Post deliveries whose status items share one large value; report answer times and
     /// the router's memory.
     Amplify(AmplifyArgs),
+    /// The soak's load: mixed signed webhooks at a fixed rate, retried until answered 200;
+    /// writes the events each receipt lists to the owed file.
+    SoakDrive(soak::DriveArgs),
+    /// The soak's consumer: logs every POST, answers 503 in the given windows.
+    SoakConsumer(soak::ConsumerArgs),
+    /// The soak's report, from the files a run left; or, with --check, whether every owed
+    /// event was delivered.
+    SoakReport(soak::ReportArgs),
 }
 
 #[derive(Args)]
@@ -274,6 +285,9 @@ fn main() -> anyhow::Result<()> {
         Command::Sink(args) => sink(args),
         Command::Rss(args) => rss(args),
         Command::Amplify(args) => amplify(args),
+        Command::SoakDrive(args) => soak_drive(args),
+        Command::SoakConsumer(args) => runtime(1)?.block_on(soak::consumer::run(args.options())),
+        Command::SoakReport(args) => soak_report(&args),
     }
 }
 
@@ -380,6 +394,26 @@ fn amplify(args: AmplifyArgs) -> anyhow::Result<()> {
     println!("{report}");
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
+
+fn soak_drive(args: soak::DriveArgs) -> anyhow::Result<()> {
+    let options = args.options(run_id())?;
+    let report = runtime(1)?.block_on(soak::drive::run(options))?;
+    println!("{report}");
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn soak_report(args: &soak::ReportArgs) -> anyhow::Result<()> {
+    if args.check {
+        if !soak::report::check(&args.dir)? {
+            // Scripts poll on this: 3 is "not yet", apart from errors (1) and usage (2).
+            std::process::exit(3);
+        }
+    } else {
+        print!("{}", soak::report::render(&args.dir)?);
     }
     Ok(())
 }
