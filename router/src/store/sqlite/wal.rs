@@ -189,3 +189,100 @@ impl WalKeeper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WAL-mode database with SQLite's own checkpoints off, as the store opens it.
+    fn open(path: &std::path::Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .unwrap();
+        conn
+    }
+
+    /// Commits `megabytes` MiB of new rows, one MiB a commit.
+    fn write(conn: &Connection, megabytes: usize) {
+        for _ in 0..megabytes {
+            conn.execute("INSERT INTO t (b) VALUES (randomblob(1048576))", [])
+                .unwrap();
+        }
+    }
+
+    fn wal_bytes(path: &std::path::Path) -> u64 {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+    }
+
+    #[test]
+    fn commits_that_never_pause_keep_the_wal_near_its_restart_length() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("wal.db");
+        let writer = open(&path);
+        writer
+            .execute_batch("CREATE TABLE t (b BLOB NOT NULL)")
+            .unwrap();
+        let checkpointer = open(&path);
+        let watch = Arc::new(WalWatch::default());
+        let mut keeper = WalKeeper::new(watch.clone());
+        // 100 MiB written in rounds of 20 MiB (past the restart length each time). In each,
+        // the checkpointer's pass runs while the writer has a transaction open, as it does
+        // under a stream of commits; then comes the writer's turn, as between two groups.
+        for _ in 0..5 {
+            write(&writer, 19);
+            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+            write(&writer, 1);
+            let pass = checkpoint(&checkpointer, Mode::Passive).unwrap();
+            writer.execute_batch("COMMIT").unwrap();
+            watch.set_frames(pass.frames);
+            keeper.between_groups(&writer);
+        }
+        // Without the writer's turn the WAL would hold all 100 MiB: the checkpointer alone
+        // copies, but a WAL starts over only when a write begins with all of it copied.
+        let bound = u64::try_from(2 * RESTART_FRAMES * 4096 + 20 * 1024 * 1024).unwrap();
+        let size = wal_bytes(&path);
+        assert!(size < bound, "the WAL is {size} bytes");
+        let rows: i64 = writer
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 5 * 20);
+    }
+
+    #[test]
+    fn a_read_holding_old_frames_only_delays_the_start_over() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("wal.db");
+        let writer = open(&path);
+        writer
+            .execute_batch("CREATE TABLE t (b BLOB NOT NULL)")
+            .unwrap();
+        write(&writer, 20);
+        let reader = open(&path);
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        let watch = Arc::new(WalWatch::default());
+        let frames = checkpoint(&open(&path), Mode::Passive).unwrap().frames;
+        watch.set_frames(frames);
+        WalKeeper::new(watch.clone()).between_groups(&writer);
+        write(&writer, 1);
+        let held = checkpoint(&open(&path), Mode::Passive).unwrap();
+        assert!(
+            held.frames > frames,
+            "the read kept the WAL from starting over"
+        );
+
+        reader.execute_batch("COMMIT").unwrap();
+        watch.set_frames(held.frames);
+        WalKeeper::new(watch).between_groups(&writer);
+        write(&writer, 1);
+        let after = checkpoint(&open(&path), Mode::Passive).unwrap();
+        assert!(after.frames < 1024, "the WAL started over: {after:?}");
+    }
+}
