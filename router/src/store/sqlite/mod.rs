@@ -130,7 +130,7 @@ impl SqliteStore {
                     .name("store-checkpoint".into())
                     .spawn(move || run_checkpoints(checkpointer, seen, stopped))
                     .context("cannot start the store checkpointer")?;
-                Some(WalKeeper::new(watch))
+                Some(WalKeeper::new(watch, wal::RESTART_FRAMES))
             }
             OpenMode::Tool => None,
         };

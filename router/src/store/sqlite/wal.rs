@@ -14,20 +14,23 @@
 //! `journal_size_limit` cuts a WAL that grew past [`WAL_SIZE_LIMIT`] (while a long read
 //! held it) back to that size when it starts over.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-/// How often the checkpointer copies the WAL back into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-/// WAL frames (pages) past which the writer lets the WAL start over: 16 MiB of 4 KiB pages.
-const RESTART_FRAMES: i64 = 4096;
-/// How soon the writer tries again after a checkpoint of its own that did not let the WAL
-/// start over (the checkpointer was copying, or a read still used old frames); doubled at
-/// each try, up to [`RESTART_RETRY_MAX`], until the WAL does start over. Each try costs the
-/// writer a sync of the database, so reads that never stop cost it one a second at most.
+/// How often the checkpointer copies the WAL back into the database: often enough that
+/// little is left for the writer's turn.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+/// WAL frames (pages) past which the writer lets the WAL start over: 64 MiB of 4 KiB
+/// pages. Each start over costs commits one sync of the database (milliseconds on a slow
+/// disk), so not much less: at 5,000 webhooks a second that is about one a second.
+pub(super) const RESTART_FRAMES: i64 = 16_384;
+/// How soon the writer tries again after a checkpoint of its own that could not copy
+/// everything (the checkpointer was copying, or a read still used old frames); doubled at
+/// each failed try, up to [`RESTART_RETRY_MAX`]. Each try costs the writer a sync of the
+/// database, so reads that never stop cost it one a second at most.
 const RESTART_RETRY: Duration = Duration::from_millis(50);
 const RESTART_RETRY_MAX: Duration = Duration::from_secs(1);
 /// How long the WAL must not have grown before the writer truncates it.
@@ -37,23 +40,29 @@ const IDLE_TRUNCATE: Duration = Duration::from_secs(1);
 const TRUNCATE_PATIENCE: Duration = Duration::from_millis(50);
 /// The writer connection's usual patience with locks (a tool's write beside the server).
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// The most a WAL file keeps once it starts over (`journal_size_limit`).
-pub(super) const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// The most a WAL file keeps once it starts over (`journal_size_limit`): above what it
+/// reaches under steady load, so it is not cut and grown again at every start over.
+pub(super) const WAL_SIZE_LIMIT: i64 = 128 * 1024 * 1024;
 
 /// What the checkpointer last saw of the WAL, for the writer to act on.
 #[derive(Debug, Default)]
 pub(super) struct WalWatch {
     /// Frames in the WAL at the checkpointer's last pass.
     frames: AtomicI64,
+    /// Passes so far, so the writer acts on each report once.
+    passes: AtomicU64,
 }
 
 impl WalWatch {
-    fn frames(&self) -> i64 {
-        self.frames.load(Ordering::Relaxed)
+    /// The frames last reported, and which report that was.
+    fn frames(&self) -> (i64, u64) {
+        let pass = self.passes.load(Ordering::Acquire);
+        (self.frames.load(Ordering::Relaxed), pass)
     }
 
     fn set_frames(&self, frames: i64) {
         self.frames.store(frames, Ordering::Relaxed);
+        self.passes.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -109,20 +118,25 @@ fn checkpoint(conn: &Connection, mode: Mode) -> rusqlite::Result<Checkpoint> {
 /// connection, while no transaction is open.
 pub(super) struct WalKeeper {
     watch: Arc<WalWatch>,
+    /// WAL frames past which the WAL is to start over.
+    restart_frames: i64,
     /// When the writer may next try a checkpoint of its own, and the wait after that.
     next_try: Instant,
     retry: Duration,
-    /// The WAL's length when the writer last copied all of it: until a commit adds to it,
-    /// there is nothing more to do.
-    copied: Option<i64>,
+    /// The checkpointer's report after which the writer last copied all of the WAL: until
+    /// the next report, there is nothing more to do.
+    copied: Option<u64>,
     /// The WAL's length as last seen, and since when it has not changed.
     still: (i64, Instant),
 }
 
 impl WalKeeper {
-    pub(super) fn new(watch: Arc<WalWatch>) -> Self {
+    /// The writer's share of the checkpoints, letting the WAL start over past
+    /// `restart_frames` frames ([`RESTART_FRAMES`] in a server).
+    pub(super) fn new(watch: Arc<WalWatch>, restart_frames: i64) -> Self {
         Self {
             watch,
+            restart_frames,
             next_try: Instant::now(),
             retry: RESTART_RETRY,
             copied: None,
@@ -132,18 +146,24 @@ impl WalKeeper {
 
     /// Lets the WAL start over once it is long, and truncates it once it has been still.
     pub(super) fn between_groups(&mut self, conn: &Connection) {
-        let frames = self.watch.frames();
+        let (frames, pass) = self.watch.frames();
         let now = Instant::now();
         if frames != self.still.0 {
             self.still = (frames, now);
         }
-        if frames < RESTART_FRAMES {
+        if frames < self.restart_frames {
             // Short again: the last try worked, or none was needed.
             self.retry = RESTART_RETRY;
-        } else if self.copied != Some(frames) && now >= self.next_try {
-            self.next_try = now + self.retry;
-            self.retry = (self.retry * 2).min(RESTART_RETRY_MAX);
-            self.copy_all(conn);
+        } else if self.copied != Some(pass) && now >= self.next_try {
+            if self.copy_all(conn) {
+                self.copied = Some(pass);
+                self.retry = RESTART_RETRY;
+            } else {
+                // A read holds frames back (or the checkpointer was copying): each try
+                // costs a sync, so try less and less often while that lasts.
+                self.next_try = now + self.retry;
+                self.retry = (self.retry * 2).min(RESTART_RETRY_MAX);
+            }
             return;
         }
         if frames > 0 && now.duration_since(self.still.1) >= IDLE_TRUNCATE {
@@ -151,16 +171,26 @@ impl WalKeeper {
         }
     }
 
-    /// Copies what the checkpointer has not yet; if that is everything, the next commit
-    /// starts the WAL over.
-    fn copy_all(&mut self, conn: &Connection) {
-        match checkpoint(conn, Mode::Passive) {
+    /// Copies what the checkpointer has not yet; whether that was everything, so the next
+    /// commit starts the WAL over.
+    fn copy_all(&self, conn: &Connection) -> bool {
+        let started = Instant::now();
+        let result = checkpoint(conn, Mode::Passive);
+        // What the writer's turn cost: commits wait this long.
+        tracing::debug!(took = ?started.elapsed(), ?result, "store: the writer's checkpoint");
+        match result {
+            Ok(done) if !done.busy && done.frames == done.copied => true,
             // The checkpointer is copying: try again shortly.
-            Ok(done) if done.busy => {}
-            Ok(done) if done.frames == done.copied => self.copied = Some(done.frames),
+            Ok(done) if done.busy => false,
             // A read still uses frames the copy could not pass: try again shortly.
-            Ok(done) => tracing::debug!(?done, "store: a read holds the WAL back"),
-            Err(e) => tracing::warn!(error = %e, "store: checkpoint failed"),
+            Ok(done) => {
+                tracing::debug!(?done, "store: a read holds the WAL back");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "store: checkpoint failed");
+                false
+            }
         }
     }
 
@@ -229,12 +259,14 @@ mod tests {
             .unwrap();
         let checkpointer = open(&path);
         let watch = Arc::new(WalWatch::default());
-        let mut keeper = WalKeeper::new(watch.clone());
-        // 100 MiB written in rounds of 20 MiB (past the restart length each time). In each,
+        // A restart length of 4 MiB stands for the server's 64.
+        let restart_frames = 1024;
+        let mut keeper = WalKeeper::new(watch.clone(), restart_frames);
+        // 50 MiB written in rounds of 10 MiB (past the restart length each time). In each,
         // the checkpointer's pass runs while the writer has a transaction open, as it does
         // under a stream of commits; then comes the writer's turn, as between two groups.
         for _ in 0..5 {
-            write(&writer, 19);
+            write(&writer, 9);
             writer.execute_batch("BEGIN IMMEDIATE").unwrap();
             write(&writer, 1);
             let pass = checkpoint(&checkpointer, Mode::Passive).unwrap();
@@ -242,15 +274,15 @@ mod tests {
             watch.set_frames(pass.frames);
             keeper.between_groups(&writer);
         }
-        // Without the writer's turn the WAL would hold all 100 MiB: the checkpointer alone
+        // Without the writer's turn the WAL would hold all 50 MiB: the checkpointer alone
         // copies, but a WAL starts over only when a write begins with all of it copied.
-        let bound = u64::try_from(2 * RESTART_FRAMES * 4096 + 20 * 1024 * 1024).unwrap();
+        let bound = u64::try_from(2 * restart_frames * 4096 + 10 * 1024 * 1024).unwrap();
         let size = wal_bytes(&path);
         assert!(size < bound, "the WAL is {size} bytes");
         let rows: i64 = writer
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(rows, 5 * 20);
+        assert_eq!(rows, 5 * 10);
     }
 
     #[test]
@@ -261,7 +293,7 @@ mod tests {
         writer
             .execute_batch("CREATE TABLE t (b BLOB NOT NULL)")
             .unwrap();
-        write(&writer, 20);
+        write(&writer, 8);
         let reader = open(&path);
         reader.execute_batch("BEGIN").unwrap();
         let _: i64 = reader
@@ -270,7 +302,7 @@ mod tests {
         let watch = Arc::new(WalWatch::default());
         let frames = checkpoint(&open(&path), Mode::Passive).unwrap().frames;
         watch.set_frames(frames);
-        WalKeeper::new(watch.clone()).between_groups(&writer);
+        WalKeeper::new(watch.clone(), 1024).between_groups(&writer);
         write(&writer, 1);
         let held = checkpoint(&open(&path), Mode::Passive).unwrap();
         assert!(
@@ -280,7 +312,7 @@ mod tests {
 
         reader.execute_batch("COMMIT").unwrap();
         watch.set_frames(held.frames);
-        WalKeeper::new(watch).between_groups(&writer);
+        WalKeeper::new(watch, 1024).between_groups(&writer);
         write(&writer, 1);
         let after = checkpoint(&open(&path), Mode::Passive).unwrap();
         assert!(after.frames < 1024, "the WAL started over: {after:?}");
