@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::calls::{updates, Calling};
-use crate::domain::clock::now_millis;
+use crate::domain::clock::{now_millis, Millis};
 use crate::domain::delivery::{NewDelivery, NewEvent};
 use crate::domain::event::{EventId, EventKind};
 use crate::fanout::routes::Routes;
@@ -253,11 +253,12 @@ impl Ingest {
             .filter(|e| updates::wants(&e.kind))
             .map(|e| (e.kind.clone(), e.payload.clone()))
             .collect();
-        self.tell_calling(calling_events);
+        let received_at = now_millis();
+        self.tell_calling(calling_events, received_at);
         let recorded = self
             .store
             .record_delivery(NewDelivery {
-                received_at: now_millis(),
+                received_at,
                 signature: delivery.signature_header().to_owned(),
                 body: delivery.body().clone(),
                 events,
@@ -296,7 +297,7 @@ impl Ingest {
     /// Hands calling events to the calling plane while the delivery is being stored, so
     /// agents hear of a call without waiting for the disk. Applying an event twice (a
     /// Meta retry, or the start-up replay after a crash) changes nothing the second time.
-    fn tell_calling(&self, events: Vec<(EventKind, bytes::Bytes)>) {
+    fn tell_calling(&self, events: Vec<(EventKind, bytes::Bytes)>, received_at: Millis) {
         let Some(calling) = self.calling.clone() else {
             return;
         };
@@ -305,7 +306,7 @@ impl Ingest {
         }
         tokio::spawn(async move {
             for (kind, payload) in events {
-                if let Err(e) = calling.apply_event(&kind, &payload).await {
+                if let Err(e) = calling.apply_event(&kind, &payload, received_at).await {
                     tracing::error!(error = %e, %kind, "the calling plane could not apply an event");
                 }
             }

@@ -5,37 +5,58 @@ use switchboard_protocol::api::CallState;
 use switchboard_protocol::CallId;
 use switchboard_protocol::User;
 
-use super::updates::{self, Update};
+use super::updates::{self, Read, Update};
 use super::{retry_on_conflict, Calling, CallingError, RECOVERY_WINDOW_MS};
 use crate::domain::call::{self as model, CallUpdate};
-use crate::domain::clock::{now_millis, now_secs};
+use crate::domain::clock::{now_millis, now_secs, Millis};
 use crate::domain::event::EventKind;
 use crate::domain::permission::PermissionReply;
 use crate::domain::push::{Audience, Push};
 use crate::store::Durability;
 
 impl Calling {
-    /// Reads a stored calling event and acts on it. Safe to repeat: a webhook seen twice
-    /// changes nothing the second time.
-    pub async fn apply_event(&self, kind: &EventKind, payload: &[u8]) -> Result<(), CallingError> {
-        match updates::read(kind, payload, now_secs()) {
-            Some(Update::Call { call_id, update }) => {
+    /// Reads a stored calling event, received at `received_at`, and acts on it. Safe to
+    /// repeat: a webhook seen twice changes nothing the second time.
+    pub async fn apply_event(
+        &self,
+        kind: &EventKind,
+        payload: &[u8],
+        received_at: Millis,
+    ) -> Result<(), CallingError> {
+        let context = updates::Context {
+            phone_number_id: self.graph.phone_number_id(),
+            received_at: received_at / 1000,
+        };
+        match updates::read(kind, payload, context) {
+            Read::Update(Update::Call { call_id, update }) => {
                 self.apply_call_update(&call_id, &update).await
             }
-            Some(Update::Permission(reply)) => self.apply_permission_reply(&reply).await,
-            None => Ok(()),
+            Read::Update(Update::Permission(reply)) => self.apply_permission_reply(&reply).await,
+            Read::OtherNumber(number) => {
+                tracing::warn!(
+                    %kind,
+                    phone_number_id = %number,
+                    ours = %context.phone_number_id,
+                    "a calling webhook for another business number rings no one (it is stored and forwarded)"
+                );
+                Ok(())
+            }
+            Read::Nothing => Ok(()),
         }
     }
 
     /// Replays recent calling events after a restart: whatever a crash cut short between
-    /// storing a webhook and acting on it is done now.
+    /// storing a webhook and acting on it is done now, as of when each was received.
     pub async fn recover(&self) -> Result<usize, CallingError> {
         let events = self
             .store
             .calling_events_since(now_millis() - RECOVERY_WINDOW_MS)
             .await?;
         for event in &events {
-            if let Err(e) = self.apply_event(&event.kind, &event.payload).await {
+            let applied = self
+                .apply_event(&event.kind, &event.payload, event.received_at)
+                .await;
+            if let Err(e) = applied {
                 tracing::warn!(error = %e, kind = %event.kind, "a calling event could not be replayed");
             }
         }

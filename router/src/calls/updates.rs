@@ -3,7 +3,7 @@
 
 use switchboard_protocol::api::Direction;
 use switchboard_protocol::webhook::{
-    Call as MetaCall, ChangeValue, Contact, Envelope, ErrorItem, Message, Status,
+    Call as MetaCall, ChangeValue, Contact, Envelope, ErrorItem, Message, Status, Timestamp,
 };
 use switchboard_protocol::ws::{CallError, CallStatus, PermissionResponse};
 use switchboard_protocol::{Bsuid, CallId, User, WaId};
@@ -27,16 +27,77 @@ pub fn wants(kind: &EventKind) -> bool {
     }
 }
 
-/// Reads one event's payload; `None` for anything that is not a well-formed calling event
-/// (it is still stored and forwarded, just not acted on).
-pub fn read(kind: &EventKind, payload: &[u8], now: i64) -> Option<Update> {
-    let envelope: Envelope = serde_json::from_slice(payload).ok()?;
-    let value = &envelope.first_change()?.value;
-    match kind.kind {
-        Kind::Call => read_call(value, value.calls.first()?, now),
-        Kind::CallStatus => read_status(value, value.statuses.first()?, now),
-        Kind::CallPermissionReply => read_permission(value, value.messages.first()?, now),
+/// What the calling plane knows of an event beyond its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The business number this router answers calls for (`meta.phone_number_id`).
+    pub phone_number_id: &'a str,
+    /// When this router received the event, Unix seconds.
+    pub received_at: i64,
+}
+
+/// How far back Meta's timestamp of an event may lie before its receipt: Meta retries a
+/// webhook for up to 7 days. Earlier ones, and any in the future (a clock ahead of ours),
+/// are clamped into `[received - MAX_LAG, received]`.
+pub const MAX_LAG: i64 = 7 * 24 * 3600;
+
+/// What one calling-related event means for the calling plane.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Read {
+    Update(Update),
+    /// For a business number other than ours: stored and forwarded, but it rings no one.
+    OtherNumber(String),
+    /// Not a well-formed calling event (still stored and forwarded, just not acted on).
+    Nothing,
+}
+
+/// Reads one event's payload. Times in it are Meta's, clamped to a window around the
+/// event's receipt (see [`MAX_LAG`]), so a skewed clock cannot reorder or expire state.
+pub fn read(kind: &EventKind, payload: &[u8], context: Context<'_>) -> Read {
+    let Ok(envelope) = serde_json::from_slice::<Envelope>(payload) else {
+        return Read::Nothing;
+    };
+    let Some(change) = envelope.first_change() else {
+        return Read::Nothing;
+    };
+    let value = &change.value;
+    if let Some(metadata) = &value.metadata {
+        if metadata.phone_number_id != context.phone_number_id {
+            return Read::OtherNumber(metadata.phone_number_id.clone());
+        }
+    }
+    let clock = Clock(context.received_at);
+    let update = match kind.kind {
+        Kind::Call => value.calls.first().and_then(|c| read_call(value, c, clock)),
+        Kind::CallStatus => (value.statuses.first()).and_then(|s| read_status(value, s, clock)),
+        Kind::CallPermissionReply => {
+            (value.messages.first()).and_then(|m| read_permission(value, m, clock))
+        }
         Kind::Message | Kind::MessageStatus | Kind::Other => None,
+    };
+    update.map_or(Read::Nothing, Read::Update)
+}
+
+/// Meta's times, seen from the receipt of the event that carries them.
+#[derive(Debug, Clone, Copy)]
+struct Clock(i64);
+
+impl Clock {
+    /// A time Meta stated, clamped to the window around receipt; receipt if none.
+    fn at(self, meta: Option<Timestamp>) -> i64 {
+        meta.map_or(self.0, |t| self.clamp(t.0))
+    }
+
+    fn clamp(self, time: i64) -> i64 {
+        time.clamp(self.0.saturating_sub(MAX_LAG), self.0)
+    }
+
+    /// A time Meta stated that may lie ahead (a permission's expiry): only bounded.
+    fn ahead(self, time: i64) -> i64 {
+        time.clamp(
+            self.0.saturating_sub(MAX_LAG),
+            self.0.saturating_add(MAX_LAG),
+        )
     }
 }
 
@@ -86,8 +147,8 @@ fn first_error(item: &[ErrorItem], value: &ChangeValue) -> Option<CallError> {
     })
 }
 
-fn read_call(value: &ChangeValue, call: &MetaCall, now: i64) -> Option<Update> {
-    let at = call.timestamp.map_or(now, |t| t.0);
+fn read_call(value: &ChangeValue, call: &MetaCall, clock: Clock) -> Option<Update> {
+    let at = clock.at(call.timestamp);
     let (direction, user) = if call.is_user_initiated() {
         (
             Direction::Incoming,
@@ -123,8 +184,8 @@ fn read_call(value: &ChangeValue, call: &MetaCall, now: i64) -> Option<Update> {
                 .status
                 .as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case("COMPLETED")),
-            start: call.start_time.map(|t| t.0),
-            end: call.end_time.map(|t| t.0),
+            start: call.start_time.map(|t| clock.clamp(t.0)),
+            end: call.end_time.map(|t| clock.clamp(t.0)),
             duration: call.duration,
             error: first_error(&call.errors, value),
             at,
@@ -137,7 +198,7 @@ fn read_call(value: &ChangeValue, call: &MetaCall, now: i64) -> Option<Update> {
     })
 }
 
-fn read_status(value: &ChangeValue, status: &Status, now: i64) -> Option<Update> {
+fn read_status(value: &ChangeValue, status: &Status, clock: Clock) -> Option<Update> {
     let call_status = match status.status.to_ascii_uppercase().as_str() {
         "RINGING" => CallStatus::Ringing,
         "ACCEPTED" => CallStatus::Accepted,
@@ -154,12 +215,12 @@ fn read_status(value: &ChangeValue, status: &Status, now: i64) -> Option<Update>
             ),
             direction: Direction::Outgoing,
             status: call_status,
-            at: status.timestamp.map_or(now, |t| t.0),
+            at: clock.at(status.timestamp),
         },
     })
 }
 
-fn read_permission(value: &ChangeValue, message: &Message, now: i64) -> Option<Update> {
+fn read_permission(value: &ChangeValue, message: &Message, clock: Clock) -> Option<Update> {
     let reply = message
         .interactive
         .as_ref()?
@@ -174,8 +235,8 @@ fn read_permission(value: &ChangeValue, message: &Message, now: i64) -> Option<U
         user: user(value, message.from_user_id.as_ref(), message.from.as_ref()),
         response,
         permanent: reply.is_permanent,
-        expires_at: reply.expiration_timestamp.map(|t| t.0),
-        at: message.timestamp.map_or(now, |t| t.0),
+        expires_at: reply.expiration_timestamp.map(|t| clock.ahead(t.0)),
+        at: clock.at(message.timestamp),
     }))
 }
 
@@ -185,6 +246,19 @@ mod tests {
     use crate::meta::events::split;
     use crate::meta::signature::{verify, AppSecret};
     use secrecy::SecretString;
+
+    /// The fixtures' number, received a minute after their last timestamp.
+    const OURS: Context<'static> = Context {
+        phone_number_id: "106540352242922",
+        received_at: 1_753_115_400,
+    };
+
+    fn update(read: Read) -> Update {
+        match read {
+            Read::Update(update) => update,
+            other => panic!("not an update: {other:?}"),
+        }
+    }
 
     fn fixture_updates(name: &str) -> Vec<Update> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -201,7 +275,7 @@ mod tests {
         split(&delivery)
             .iter()
             .filter(|e| wants(&e.kind))
-            .map(|e| read(&e.kind, &e.payload, 0).expect("a calling event reads"))
+            .map(|e| update(read(&e.kind, &e.payload, OURS)))
             .collect()
     }
 
@@ -247,8 +321,8 @@ mod tests {
         .unwrap();
         let users: Vec<User> = split(&delivery)
             .iter()
-            .map(|e| match read(&e.kind, &e.payload, 0) {
-                Some(Update::Permission(reply)) => reply.user,
+            .map(|e| match update(read(&e.kind, &e.payload, OURS)) {
+                Update::Permission(reply) => reply.user,
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -296,5 +370,79 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    fn connect_at(received_at: i64, timestamp: i64, number: &str) -> Read {
+        let payload = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"calls","value":{{
+                "metadata":{{"display_phone_number":"15550783881","phone_number_id":"{number}"}},
+                "calls":[{{"id":"wacid.A","from":"12125550100","to":"15550783881","event":"connect","timestamp":"{timestamp}",
+                           "direction":"USER_INITIATED","session":{{"sdp_type":"offer","sdp":"v=0"}}}}]}}}}]}}]}}"#
+        );
+        let kind = EventKind::new(Kind::Call, "connect");
+        let context = Context {
+            phone_number_id: "106540352242922",
+            received_at,
+        };
+        read(&kind, payload.as_bytes(), context)
+    }
+
+    fn connect_time(read: Read) -> i64 {
+        match read {
+            Read::Update(Update::Call {
+                update: CallUpdate::IncomingConnect { at, .. },
+                ..
+            }) => at,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn metas_time_is_kept_inside_the_window_and_clamped_outside_it() {
+        let received = 1_800_000_000;
+        let ours = "106540352242922";
+        assert_eq!(
+            connect_time(connect_at(received, received - 30, ours)),
+            received - 30
+        );
+        assert_eq!(
+            connect_time(connect_at(received, received + 3600, ours)),
+            received,
+            "a clock ahead of ours cannot date an event after its receipt"
+        );
+        assert_eq!(
+            connect_time(connect_at(received, 1_000, ours)),
+            received - MAX_LAG,
+            "nor further back than Meta retries"
+        );
+    }
+
+    #[test]
+    fn a_calling_event_for_another_business_number_is_not_ours() {
+        let read = connect_at(1_800_000_000, 1_800_000_000, "999999999999999");
+        assert_eq!(read, Read::OtherNumber("999999999999999".into()));
+    }
+
+    #[test]
+    fn a_permissions_expiry_is_bounded_around_its_receipt() {
+        let received = 1_800_000_000;
+        let payload = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{
+                "messages":[{{"id":"wamid.a","from":"111111","timestamp":"{received}","type":"interactive",
+                  "interactive":{{"type":"call_permission_reply","call_permission_reply":{{"response":"accept","expiration_timestamp":{far}}}}}}}]}}}}]}}]}}"#,
+            far = received + 400 * 24 * 3600
+        );
+        let kind = EventKind::new(Kind::CallPermissionReply, "accept");
+        let context = Context {
+            phone_number_id: "106540352242922",
+            received_at: received,
+        };
+        match read(&kind, payload.as_bytes(), context) {
+            Read::Update(Update::Permission(reply)) => {
+                assert_eq!(reply.at, received);
+                assert_eq!(reply.expires_at, Some(received + MAX_LAG));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -163,4 +163,6 @@ pub struct QueueDepth {
 pub struct CallingEvent {
     pub kind: EventKind,
     pub payload: Bytes,
+    /// When the delivery that carried it was received.
+    pub received_at: Millis,
 }

@@ -148,6 +148,11 @@ impl GraphClient {
 
     /// The same client reading answers up to `bytes` instead of [`MAX_ANSWER_BYTES`].
     #[must_use]
+    /// The business number this client acts for.
+    pub fn phone_number_id(&self) -> &str {
+        &self.phone_number_id
+    }
+
     pub fn with_answer_limit(mut self, bytes: usize) -> Self {
         self.max_answer_bytes = bytes;
         self

@@ -387,3 +387,141 @@ async fn malformed_api_requests_get_json_errors() {
         assert_eq!(error["error"]["code"], "bad_request", "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_call_for_another_business_number_rings_no_one_but_is_stored_and_forwarded() {
+    let consumer = switchboard_testkit::receiver::Receiver::start().await;
+    let routes = crate::helpers::route("calls", r#"["call"]"#, &consumer.url, "");
+    let app = spawn_app(&routes).await;
+    let mut asha = app.socket(AGENT_TOKEN, Some(ORIGIN)).await.unwrap();
+    assert!(matches!(asha.next().await, ServerEvent::Hello { .. }));
+    // Another number's call: its own id, and the number's own metadata.
+    let theirs = String::from_utf8(fixture("06-call-connect-user-initiated-offer.json"))
+        .unwrap()
+        .replace("106540352242922", "999999999999999")
+        .replace("\"id\":\"wacid.", "\"id\":\"wacid.THEIRS");
+    app.post_signed(theirs.into_bytes()).await;
+    let forwarded = consumer.wait_for(1).await;
+    assert_eq!(
+        forwarded[0].json()["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"],
+        "999999999999999"
+    );
+
+    // A call for our number afterwards rings: the socket's next event is about it, so
+    // nothing about the other number's call came before it.
+    app.post_signed(fixture("06-call-connect-user-initiated-offer.json"))
+        .await;
+    let ServerEvent::CallIncoming { call_id, .. } = asha.next().await else {
+        panic!("expected the call for our number to ring");
+    };
+    assert!(!call_id.contains("THEIRS"), "{call_id}");
+    let log: CallLog = app
+        .agent_get(AGENT_TOKEN, "/api/calls")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log.calls.len(), 1, "only our number's call is in the log");
+}
+
+/// A fixture with its Meta timestamps replaced.
+fn fixture_at(name: &str, timestamp: i64) -> Vec<u8> {
+    let text = String::from_utf8(fixture(name)).unwrap();
+    let stamped = with_timestamps(&text, timestamp);
+    assert_ne!(stamped, text, "{name} has a timestamp");
+    stamped.into_bytes()
+}
+
+fn with_timestamps(text: &str, timestamp: i64) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\"timestamp\":\"") {
+        let start = at + "\"timestamp\":\"".len();
+        out.push_str(&rest[..start]);
+        let digits = rest[start..].find('"').unwrap();
+        out.push_str(&timestamp.to_string());
+        rest = &rest[start + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn a_clock_ahead_of_ours_cannot_date_a_call_in_the_future_or_pin_a_permission() {
+    let app = spawn_app("").await;
+    let mut socket = app.socket(AGENT_TOKEN, None).await.unwrap();
+    socket.next().await;
+    let year_2100 = 4_102_444_800;
+
+    app.post_signed(fixture_at(
+        "06-call-connect-user-initiated-offer.json",
+        year_2100,
+    ))
+    .await;
+    assert!(matches!(
+        socket.next().await,
+        ServerEvent::CallIncoming { .. }
+    ));
+    let log: CallLog = app
+        .agent_get(AGENT_TOKEN, "/api/calls")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        log.calls[0].created_at <= now_secs(),
+        "dated at its receipt, not in 2100: {}",
+        log.calls[0].created_at
+    );
+
+    // The user's accept stamped in 2100, then their reject stamped now: the reject is the
+    // later one.
+    app.post_signed(fixture_at(
+        "04-call-permission-reply-accept.json",
+        year_2100,
+    ))
+    .await;
+    let ServerEvent::PermissionUpdated { response, .. } = socket.next().await else {
+        panic!("expected permission.updated");
+    };
+    assert_eq!(response, PermissionResponse::Accept);
+    let reject = String::from_utf8(fixture_at(
+        "04-call-permission-reply-accept.json",
+        now_secs(),
+    ))
+    .unwrap()
+    .replace(
+        r#""response":"accept","is_permanent":true"#,
+        r#""response":"reject","is_permanent":false"#,
+    )
+    .replace("wamid.HBgLMTIxMjU1NTAxMDAV", "wamid.REJECT");
+    app.post_signed(reject.into_bytes()).await;
+    let ServerEvent::PermissionUpdated { response, .. } = socket.next().await else {
+        panic!("expected the reject to count");
+    };
+    assert_eq!(response, PermissionResponse::Reject);
+    // Agents hear first; the state is saved just after.
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let state: PermissionState = app
+                .agent_get(AGENT_TOKEN, "/api/permissions/12125550100")
+                .await
+                .json()
+                .await
+                .unwrap();
+            if state.status == PermissionStatus::Rejected {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the reject is saved");
+}

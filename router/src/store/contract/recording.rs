@@ -367,21 +367,25 @@ pub(crate) async fn calling_events_come_back_in_the_order_received<B: Backend>()
     )
     .await;
 
-    let events: Vec<(String, Bytes)> = store
+    let events: Vec<(String, Bytes, Millis)> = store
         .calling_events_since(now - 5_000)
         .await
         .unwrap()
         .into_iter()
-        .map(|e| (e.kind.to_string(), e.payload))
+        .map(|e| (e.kind.to_string(), e.payload, e.received_at))
         .collect();
     let expected = vec![
-        ("call:connect".to_owned(), payload(9)),
-        ("call_status:ringing".to_owned(), payload(3)),
-        ("call_permission_reply:accept".to_owned(), payload(1)),
-        ("call:terminate".to_owned(), payload(0)),
+        ("call:connect".to_owned(), payload(9), now),
+        ("call_status:ringing".to_owned(), payload(3), now),
+        (
+            "call_permission_reply:accept".to_owned(),
+            payload(1),
+            now + 1,
+        ),
+        ("call:terminate".to_owned(), payload(0), now + 2),
     ];
     assert_eq!(
         events, expected,
-        "older, non-calling and repeated events left out"
+        "older, non-calling and repeated events left out, each with its first receipt"
     );
 }

@@ -442,21 +442,22 @@ impl DeliveryStore for SqliteStore {
 
     async fn calling_events_since(&self, since: Millis) -> Result<Vec<CallingEvent>, StoreError> {
         self.read(move |conn| {
-            let rows: Vec<(String, Vec<u8>)> = conn
+            let rows: Vec<(String, Vec<u8>, Millis)> = conn
                 .prepare_cached(
-                    "SELECT kind, payload FROM events
+                    "SELECT kind, payload, received_at FROM events
                      WHERE received_at >= ?1
                        AND (kind LIKE 'call:%' OR kind LIKE 'call_status:%' OR kind LIKE 'call_permission_reply:%')
                      ORDER BY delivery_id, rowid",
                 )?
-                .query_map([since], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .query_map([since], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
                 .collect::<Result<_, _>>()?;
             Ok(rows
                 .into_iter()
-                .filter_map(|(kind, payload)| {
+                .filter_map(|(kind, payload, received_at)| {
                     Some(CallingEvent {
                         kind: EventKind::parse(&kind)?,
                         payload: Bytes::from(payload),
+                        received_at,
                     })
                 })
                 .collect())
