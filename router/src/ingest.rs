@@ -2,6 +2,7 @@
 //! stored and workers woken; and Meta's subscription handshake.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
@@ -22,8 +23,12 @@ use crate::telemetry::{event_label, Metrics};
 /// What a stored delivery held.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Receipt {
+    /// 0 for a replay, which is not stored.
     pub delivery_id: i64,
     pub events: Vec<ReceivedEvent>,
+    /// A replay of a delivery older than the store remembers: answered, not taken again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -71,15 +76,38 @@ pub struct WebhookLimits {
     max_in_flight: usize,
     /// Past these a delivery is kept whole, as one `other:oversize` event.
     pub delivery: Limits,
+    /// A delivery all of whose events Meta dated longer ago than this is a replay of one
+    /// whose record may already be pruned: answered 200 and not taken again. `None`: every
+    /// delivery is taken.
+    pub replay_horizon: Option<Duration>,
 }
 
+/// How much sooner than the store's retention a delivery counts as a replay: the events
+/// of a delivery Meta sent late were received (and are kept) from later than Meta dated them.
+const REPLAY_MARGIN: Duration = Duration::from_secs(24 * 3600);
+
 impl WebhookLimits {
-    pub fn new(max_in_flight: usize, delivery: Limits) -> Self {
+    /// `retention`, when replays are recognised, is how long the store remembers events
+    /// (at least 8 days, longer than Meta's 7 days of retries).
+    pub fn new(max_in_flight: usize, delivery: Limits, retention: Option<Duration>) -> Self {
         Self {
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
             delivery,
+            replay_horizon: retention.map(|kept| kept.saturating_sub(REPLAY_MARGIN.min(kept / 2))),
         }
+    }
+
+    /// Whether every event is dated before the horizon (and there is at least one).
+    fn is_replay(&self, events: &[events::Event], now: Millis) -> bool {
+        let Some(horizon) = self.replay_horizon else {
+            return false;
+        };
+        let horizon = now / 1000 - horizon.as_secs() as i64;
+        !events.is_empty()
+            && events
+                .iter()
+                .all(|e| e.sent_at.is_some_and(|sent| sent < horizon))
     }
 }
 
@@ -119,6 +147,7 @@ enum Outcome {
     BodyTimeout,
     Busy,
     StoreError,
+    Replay,
 }
 
 impl Outcome {
@@ -130,6 +159,7 @@ impl Outcome {
             Outcome::BodyTimeout => "body_timeout",
             Outcome::Busy => "busy",
             Outcome::StoreError => "store_error",
+            Outcome::Replay => "replay",
         }
     }
 }
@@ -204,7 +234,11 @@ impl Ingest {
         };
         match self.receive(delivery).await {
             Ok(receipt) => {
-                self.count(Outcome::Accepted);
+                self.count(if receipt.replay {
+                    Outcome::Replay
+                } else {
+                    Outcome::Accepted
+                });
                 Ok(receipt)
             }
             Err(e) => {
@@ -218,18 +252,14 @@ impl Ingest {
     /// Returns once the delivery, its events and every job they owe are durable.
     #[tracing::instrument(name = "ingest", skip_all, fields(bytes = delivery.body().len()))]
     pub async fn receive(&self, delivery: VerifiedDelivery) -> Result<Receipt, StoreError> {
-        let split = events::split_within(&delivery, self.limits.delivery);
-        if let Some(why) = split.oversize {
-            self.metrics
-                .oversize_deliveries
-                .with_label_values(&[why.label()])
-                .inc();
-            tracing::warn!(
-                reason = why.label(),
-                limits = ?self.limits.delivery,
-                "delivery too large to split: kept whole as one other:oversize event"
-            );
-        }
+        let received_at = now_millis();
+        let Some(split) = self.split(&delivery, received_at) else {
+            return Ok(Receipt {
+                delivery_id: 0,
+                events: Vec::new(),
+                replay: true,
+            });
+        };
         let events: Vec<NewEvent> = split
             .events
             .into_iter()
@@ -253,7 +283,6 @@ impl Ingest {
             .filter(|e| updates::wants(&e.kind))
             .map(|e| (e.kind.clone(), e.payload.clone()))
             .collect();
-        let received_at = now_millis();
         self.tell_calling(calling_events, received_at);
         let recorded = self
             .store
@@ -270,6 +299,7 @@ impl Ingest {
         let mut receipt = Receipt {
             delivery_id: recorded.delivery_id,
             events: Vec::with_capacity(summary.len()),
+            replay: false,
         };
         for ((id, kind), duplicate) in summary.into_iter().zip(&recorded.duplicates) {
             self.metrics
@@ -292,6 +322,31 @@ impl Ingest {
             "delivery stored"
         );
         Ok(receipt)
+    }
+
+    /// The delivery's events, or `None` for a replay from before the store's memory.
+    fn split(&self, delivery: &VerifiedDelivery, received_at: Millis) -> Option<events::Split> {
+        let split = events::split_within(delivery, self.limits.delivery);
+        if self.limits.is_replay(&split.events, received_at) {
+            tracing::warn!(
+                horizon_secs = self.limits.replay_horizon.map_or(0, |h| h.as_secs()),
+                events = split.events.len(),
+                "a delivery dated past the replay horizon: answered, not taken again"
+            );
+            return None;
+        }
+        if let Some(why) = split.oversize {
+            self.metrics
+                .oversize_deliveries
+                .with_label_values(&[why.label()])
+                .inc();
+            tracing::warn!(
+                reason = why.label(),
+                limits = ?self.limits.delivery,
+                "delivery too large to split: kept whole as one other:oversize event"
+            );
+        }
+        Some(split)
     }
 
     /// Hands calling events to the calling plane while the delivery is being stored, so

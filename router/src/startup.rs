@@ -96,6 +96,7 @@ impl Application {
             limits: Arc::new(WebhookLimits::new(
                 server.max_webhooks_in_flight,
                 server.delivery_limits,
+                server.ignore_replays.then_some(server.retention),
             )),
             store: store.clone(),
             routes: routes.clone(),

@@ -51,6 +51,9 @@ pub struct RouterConfig {
     pub agents: Vec<Agent>,
     /// Further tables as written, after the agents (`[calls]`, `[[routes]]`).
     pub extra: String,
+    /// `server.ignore_replays`: off unless a test turns it on, because the fixtures are
+    /// Meta's samples, dated 2025, which the router would take for replays.
+    pub ignore_replays: bool,
 }
 
 impl RouterConfig {
@@ -65,16 +68,18 @@ impl RouterConfig {
             graph_api_base: "http://127.0.0.1:9".into(),
             agents: Vec::new(),
             extra: String::new(),
+            ignore_replays: false,
         }
     }
 
     /// The configuration as a TOML file.
     pub fn toml(&self) -> String {
         let mut toml = format!(
-            "[server]\nlisten = \"{}\"\npublic_url = \"{}\"\ndata_dir = \"{}\"\n",
+            "[server]\nlisten = \"{}\"\npublic_url = \"{}\"\ndata_dir = \"{}\"\nignore_replays = {}\n",
             self.listen,
             self.public_url,
-            self.data_dir.display()
+            self.data_dir.display(),
+            self.ignore_replays
         );
         if let Some(www) = &self.static_dir {
             let _ = writeln!(toml, "static_dir = \"{}\"", www.display());

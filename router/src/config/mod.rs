@@ -82,6 +82,8 @@ pub struct ServerSettings {
     pub body_timeout: Duration,
     /// Webhook bodies being read or stored at once.
     pub max_webhooks_in_flight: usize,
+    /// Whether a delivery dated before the store's memory is answered and not taken again.
+    pub ignore_replays: bool,
     /// How much one delivery may split into.
     pub delivery_limits: DeliveryLimits,
     /// Whose `X-Forwarded-For` names the client.

@@ -116,6 +116,7 @@ fn server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
         allowed_origins: raw.allowed_origins,
         body_timeout: raw.body_timeout,
         max_webhooks_in_flight: raw.max_webhooks_in_flight,
+        ignore_replays: raw.ignore_replays,
         delivery_limits: DeliveryLimits {
             max_items: raw.max_delivery_items,
             max_event_bytes: raw.max_event_bytes,

@@ -55,6 +55,10 @@ pub struct RawServer {
     /// Webhook bodies being read or stored at once; more are answered `503`.
     #[serde(default = "default_max_webhooks_in_flight")]
     pub max_webhooks_in_flight: usize,
+    /// Answer a delivery all of whose items Meta dated before `retention` less a day, but
+    /// do not take it again: its events may already be pruned, so it would count as new.
+    #[serde(default = "default_ignore_replays")]
+    pub ignore_replays: bool,
     /// The most events one delivery may split into; a larger one is kept whole.
     #[serde(default = "default_max_delivery_items")]
     pub max_delivery_items: usize,
@@ -168,6 +172,10 @@ fn default_websocket_send_timeout() -> Duration {
 
 fn default_body_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+fn default_ignore_replays() -> bool {
+    true
 }
 
 fn default_max_webhooks_in_flight() -> usize {

@@ -27,6 +27,9 @@ pub struct Event {
     /// The `event`-mode body: Meta's envelope trimmed to this one item (DESIGN §7), or the
     /// raw bytes for `other:unparsed` and `other:oversize`.
     pub payload: Bytes,
+    /// When Meta says it happened (the item's `timestamp`, or the entry's `time` for a
+    /// change without items), Unix seconds; `None` when Meta gave no time.
+    pub sent_at: Option<i64>,
 }
 
 /// How much one delivery may split into.
@@ -130,6 +133,7 @@ fn whole(body: &Bytes, detail: &str) -> Event {
         id: EventId::derive(&[detail.as_bytes(), &Sha256::digest(body)]),
         kind: EventKind::new(Kind::Other, detail),
         payload: body.clone(),
+        sent_at: None,
     }
 }
 
@@ -137,6 +141,15 @@ fn oversize(body: &Bytes, why: Oversize) -> Split {
     Split {
         events: vec![whole(body, "oversize")],
         oversize: Some(why),
+    }
+}
+
+/// Meta writes times as Unix seconds, in a string or a number.
+fn unix_seconds(value: Option<&Value>) -> Option<i64> {
+    match value? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
     }
 }
 
@@ -225,6 +238,7 @@ impl<'a> Envelope<'a> {
                 id: item_id(&kind, item),
                 payload: self.encode(ItemChange { field, value }, max_bytes)?,
                 kind,
+                sent_at: unix_seconds(item.get("timestamp")),
             });
         }
         if !found_items {
@@ -256,6 +270,7 @@ impl<'a> Envelope<'a> {
             ]),
             kind: EventKind::new(Kind::Other, field),
             payload: self.encode(self.change, max_bytes)?,
+            sent_at: unix_seconds(self.entry.get("time")),
         })
     }
 

@@ -72,12 +72,24 @@ pub async fn spawn_app(routes: &str) -> TestApp {
     app
 }
 
+/// [`spawn_app`] with its configuration changed first.
+pub async fn spawn_app_with(routes: &str, change: impl FnOnce(&mut RouterConfig)) -> TestApp {
+    let dir = TempDir::new().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let mut settings = config(&data_dir, routes);
+    change(&mut settings);
+    let mut app = start(settings, &data_dir).await;
+    app._dir = Some(dir);
+    app
+}
+
 /// A server on an existing data directory, as after a restart.
 pub async fn spawn_app_in(data_dir: &Path, routes: &str) -> TestApp {
-    let router = config(data_dir, routes)
-        .start()
-        .await
-        .expect("the app builds");
+    start(config(data_dir, routes), data_dir).await
+}
+
+async fn start(settings: RouterConfig, data_dir: &Path) -> TestApp {
+    let router = settings.start().await.expect("the app builds");
     TestApp {
         address: router.url.clone(),
         router,

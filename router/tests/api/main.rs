@@ -11,6 +11,7 @@ mod headers;
 mod health;
 mod helpers;
 mod limits;
+mod replays;
 mod sessions;
 mod sockets;
 mod start_up;
