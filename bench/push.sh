@@ -91,6 +91,8 @@ config=$work/switchboard.toml
 listen = "127.0.0.1:$port"
 public_url = "http://127.0.0.1:$port"
 data_dir = "$work/data"
+# The bodies are Meta's sample deliveries, dated 2025: taken, not ignored as replays.
+ignore_replays = false
 max_websockets = $((SOCKETS + AGENTS + 100))
 # The idle sockets are spread over the agents, more than the default 5 each.
 max_websockets_per_agent = $((SOCKETS + AGENTS))
