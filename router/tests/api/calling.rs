@@ -4,7 +4,7 @@
 use switchboard_protocol::api::{CallLog, CallState, PermissionState, PermissionStatus};
 use switchboard_protocol::ws::{EndStatus, PermissionResponse, ServerEvent};
 
-use switchboard_testkit::wait::PATIENCE;
+use switchboard_testkit::wait::{poll, PATIENCE};
 
 use crate::helpers::{fixture, spawn_app, ADMIN_TOKEN, AGENT_TOKEN};
 
@@ -508,20 +508,15 @@ async fn a_clock_ahead_of_ours_cannot_date_a_call_in_the_future_or_pin_a_permiss
     };
     assert_eq!(response, PermissionResponse::Reject);
     // Agents hear first; the state is saved just after.
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let state: PermissionState = app
-                .agent_get(AGENT_TOKEN, "/api/permissions/12125550100")
-                .await
-                .json()
-                .await
-                .unwrap();
-            if state.status == PermissionStatus::Rejected {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+    let saved = poll(std::time::Duration::from_millis(20), async || {
+        let state: PermissionState = app
+            .agent_get(AGENT_TOKEN, "/api/permissions/12125550100")
+            .await
+            .json()
+            .await
+            .unwrap();
+        (state.status == PermissionStatus::Rejected).then_some(())
     })
-    .await
-    .expect("the reject is saved");
+    .await;
+    assert!(saved.is_some(), "the reject is saved");
 }

@@ -32,15 +32,7 @@ async fn metrics_count_deliveries_events_and_forwards() {
     // The queue depth is read in the background, not per scrape: it shows the empty
     // queue at the next read.
     let text = poll(Duration::from_millis(100), async || {
-        let text = app
-            .client
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics().await;
         text.contains("switchboard_queue_depth{route=\"crm\"} 0")
             .then_some(text)
     })

@@ -125,6 +125,18 @@ impl TestApp {
         response.json().await.expect("receipt")
     }
 
+    /// `/metrics` as Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("text")
+    }
+
     pub async fn admin_get(&self, path: &str) -> serde_json::Value {
         let response = self.agent_get(ADMIN_TOKEN, path).await;
         assert_eq!(response.status(), 200, "GET {path}");

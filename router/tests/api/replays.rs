@@ -2,7 +2,7 @@
 
 use switchboard_testkit::receiver::Receiver;
 
-use crate::helpers::{route, spawn_app_with, ADMIN_TOKEN};
+use crate::helpers::{route, spawn_app_with};
 
 const DAY: i64 = 24 * 3600;
 
@@ -74,16 +74,7 @@ async fn a_delivery_dated_past_the_stores_memory_is_answered_and_not_taken_again
     ids.sort();
     assert_eq!(ids, ["wamid.late", "wamid.mixed-new", "wamid.mixed-old"]);
 
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"switchboard_webhook_deliveries_total{outcome="replay"} 1"#),
         "{metrics}"
