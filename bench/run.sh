@@ -152,6 +152,8 @@ cat >"$config" <<EOF
 listen = "127.0.0.1:$port"
 public_url = "http://127.0.0.1:$port"
 data_dir = "$work/data"
+# The bodies are Meta's sample deliveries, dated 2025: taken, not ignored as replays.
+ignore_replays = false
 
 [meta]
 app_secret = "$SECRET"

@@ -43,6 +43,22 @@ pub struct Application {
     store: SqliteStore,
 }
 
+fn webhook_auth(server: &ServerSettings, meta: &MetaSettings) -> Arc<WebhookAuth> {
+    Arc::new(WebhookAuth {
+        secrets: meta.app_secrets.clone(),
+        verify_token: meta.verify_token.clone(),
+        max_body_bytes: server.max_body_bytes,
+    })
+}
+
+fn webhook_limits(server: &ServerSettings) -> Arc<WebhookLimits> {
+    Arc::new(WebhookLimits::new(
+        server.max_webhooks_in_flight,
+        server.delivery_limits,
+        server.ignore_replays.then_some(server.retention),
+    ))
+}
+
 impl Application {
     /// Opens the store, starts the delivery workers and binds the listener. With
     /// `listen = "127.0.0.1:0"` the OS picks the port; [`Application::port`] tells which.
@@ -88,16 +104,8 @@ impl Application {
         )?;
 
         let ingest = Ingest {
-            auth: Arc::new(WebhookAuth {
-                secrets: meta.app_secrets.clone(),
-                verify_token: meta.verify_token.clone(),
-                max_body_bytes: server.max_body_bytes,
-            }),
-            limits: Arc::new(WebhookLimits::new(
-                server.max_webhooks_in_flight,
-                server.delivery_limits,
-                server.ignore_replays.then_some(server.retention),
-            )),
+            auth: webhook_auth(&server, &meta),
+            limits: webhook_limits(&server),
             store: store.clone(),
             routes: routes.clone(),
             wakers: wakers.clone(),
