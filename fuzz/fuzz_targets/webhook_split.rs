@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
-use switchboard::calls::updates::{self, Update};
+use switchboard::calls::updates::{self, Context, Read, Update};
 use switchboard::domain::call::{self, Call};
 use switchboard::domain::delivery::JobBody;
 use switchboard::domain::event::{EventKind, Kind};
@@ -98,12 +98,19 @@ struct CallPlane {
 
 impl CallPlane {
     fn take(&mut self, event: &Event) {
+        let context = Context {
+            phone_number_id: "106540352242922",
+            received_at: NOW,
+        };
         if !updates::wants(&event.kind) {
-            assert!(updates::read(&event.kind, &event.payload, NOW).is_none());
+            assert!(!matches!(
+                updates::read(&event.kind, &event.payload, context),
+                Read::Update(_)
+            ));
             return;
         }
-        match updates::read(&event.kind, &event.payload, NOW) {
-            Some(Update::Call { call_id, update }) => {
+        match updates::read(&event.kind, &event.payload, context) {
+            Read::Update(Update::Call { call_id, update }) => {
                 let before = self.calls.remove(call_id.as_str());
                 let (after, pushes) = call::apply(before, &call_id, &update);
                 let _ = after.record();
@@ -114,7 +121,7 @@ impl CallPlane {
                 }
                 self.calls.insert(call_id.as_str().to_owned(), after);
             }
-            Some(Update::Permission(reply)) => {
+            Read::Update(Update::Permission(reply)) => {
                 let mut permission = Permission::unknown(reply.user.clone(), NOW);
                 if let Some(event) = permission.apply_reply(&reply) {
                     dialer_reads(&event);
@@ -122,7 +129,7 @@ impl CallPlane {
                 let _ = permission.state(NOW);
                 let _ = permission.next_request_at(NOW);
             }
-            None => {}
+            Read::OtherNumber(_) | Read::Nothing => {}
         }
     }
 }
